@@ -29,7 +29,8 @@ Use ``CBAM.paper(C)``, ``CBAM.authors(C)`` or ``CBAM.blog(C)`` to get each one i
 
 from __future__ import annotations
 
-from typing import Callable, Literal, Sequence
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -305,19 +306,19 @@ class CBAM(nn.Module):
     # One-line presets ---------------------------------------------------------------------------
 
     @classmethod
-    def paper(cls, channels: int, reduction_ratio: int = 16, kernel_size: int = 7, **kwargs) -> "CBAM":
+    def paper(cls, channels: int, reduction_ratio: int = 16, kernel_size: int = 7, **kwargs) -> CBAM:
         """As Eq. 2 and 3 of the paper: bias-free MLP W1(ReLU(W0 ·)), [avg; max], 7×7 conv, no BatchNorm."""
         kwargs = {"mlp_bias": False, "spatial_pool_order": "avg-max", "spatial_batch_norm": False, **kwargs}
         return cls(channels, reduction_ratio, kernel_size, **kwargs)
 
     @classmethod
-    def authors(cls, channels: int, reduction_ratio: int = 16, kernel_size: int = 7, **kwargs) -> "CBAM":
+    def authors(cls, channels: int, reduction_ratio: int = 16, kernel_size: int = 7, **kwargs) -> CBAM:
         """As Jongchan/attention-module's MODELS/cbam.py: MLP with bias, [max; avg], 7×7 conv + BatchNorm."""
         kwargs = {"mlp_bias": True, "spatial_pool_order": "max-avg", "spatial_batch_norm": True, **kwargs}
         return cls(channels, reduction_ratio, kernel_size, **kwargs)
 
     @classmethod
-    def blog(cls, channels: int, reduction_ratio: int = 16, kernel_size: int = 3, **kwargs) -> "CBAM":
+    def blog(cls, channels: int, reduction_ratio: int = 16, kernel_size: int = 3, **kwargs) -> CBAM:
         """As the blog version: bias-free 1×1-conv MLP, [avg; max], and its default 3×3 kernel (the paper uses 7)."""
         kwargs = {"mlp_bias": False, "spatial_pool_order": "avg-max", "spatial_batch_norm": False, **kwargs}
         return cls(channels, reduction_ratio, kernel_size, **kwargs)

@@ -11,9 +11,9 @@ Neither leaves anything behind on the model: no hooks, no attributes, no change 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from typing import Iterator
 
 import torch
 from torch import nn
@@ -69,7 +69,7 @@ class CBAMTrace:
     """The authors' 'lp' and 'lse' branches when used: {pool: {"pool", "mlp_hidden", "mlp"}}."""
 
     @classmethod
-    def _from_record(cls, record: dict) -> "CBAMTrace":
+    def _from_record(cls, record: dict) -> CBAMTrace:
         extra = {
             pool: {
                 "pool": record[f"{pool}_pool"],
@@ -82,7 +82,7 @@ class CBAMTrace:
         names = [f.name for f in fields(cls) if f.name != "extra_pools"]
         return cls(**{name: record.get(name) for name in names}, extra_pools=extra or None)
 
-    def arrays(self) -> dict[str, "object"]:
+    def arrays(self) -> dict[str, object]:
         """The fields as NumPy arrays on the CPU (None fields left out), e.g. for ``numpy.savez``."""
         out = {}
         for f in fields(self):
