@@ -1,0 +1,377 @@
+"""What the app (and a notebook) needs to explore one CBAM block: no Streamlit here, no second copy
+of the math — everything shown comes from ``cbam.trace`` of a real module.
+
+The flow the app follows:
+
+1. ``run_network(model, x)`` runs the network once and keeps the trace of every CBAM block.
+2. The user picks a block. Its input F (``trace.x``) is what the step-by-step pages work on.
+3. ``block_with(block, reduction_ratio=r, kernel_size=k)`` gives the block itself when r and k are
+   its own, and otherwise a block of the same kind with those settings: the parts that still fit are
+   copied from the trained block, the others freshly initialised from a fixed seed, and the result
+   says which.
+4. ``timed_trace(block, F)`` traces that block on F and times its two steps on the chosen device.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .modules import ARRANGEMENTS, CBAM, hidden_width
+from .trace import CBAMTrace, trace, trace_all
+
+__all__ = [
+    "NetworkRun",
+    "BlockChoice",
+    "run_network",
+    "block_with",
+    "block_config",
+    "timed_trace",
+    "sensible_ratios",
+    "kernel_sizes",
+    "ranked_channels",
+    "channel_computation",
+    "variants_of",
+    "arrangements_of",
+    "outputs_of",
+    "relative_change",
+    "rows_to_csv",
+    "available_devices",
+    "feature_stride",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Devices
+# --------------------------------------------------------------------------------------------
+
+
+def available_devices() -> list[str]:
+    """"cpu", plus "cuda" and "mps" when this machine has them."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+# --------------------------------------------------------------------------------------------
+# The whole network
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class NetworkRun:
+    """One forward pass of a network: its logits and the trace of each CBAM block, on the CPU."""
+
+    logits: torch.Tensor
+    traces: dict[str, CBAMTrace]
+    seconds: float
+    device: str
+
+    @property
+    def probabilities(self) -> torch.Tensor:
+        return torch.softmax(self.logits.float(), dim=-1)
+
+
+def _to_cpu(t: CBAMTrace) -> CBAMTrace:
+    moved = {}
+    for name, value in vars(t).items():
+        if isinstance(value, torch.Tensor):
+            moved[name] = value.detach().cpu()
+        elif isinstance(value, dict):
+            moved[name] = {p: {k: v.detach().cpu() for k, v in parts.items()} for p, parts in value.items()}
+        else:
+            moved[name] = value
+    return CBAMTrace(**moved)
+
+
+@torch.inference_mode()
+def run_network(model: nn.Module, x: torch.Tensor, device: str | torch.device = "cpu") -> NetworkRun:
+    """Run ``model`` on ``x`` once on ``device``; traces come back on the CPU, detached."""
+    device = torch.device(device)
+    model = model.to(device)
+    x = x.to(device)
+    _synchronize(device)
+    start = time.perf_counter()
+    logits, traces = trace_all(model, x)
+    _synchronize(device)
+    seconds = time.perf_counter() - start
+    return NetworkRun(logits.detach().cpu(), {k: _to_cpu(v) for k, v in traces.items()}, seconds, str(device))
+
+
+def feature_stride(image_size: int, feature_size: int) -> float:
+    """Image pixels per feature-map pixel (e.g. 224 / 14 = 16)."""
+    return image_size / max(1, feature_size)
+
+
+# --------------------------------------------------------------------------------------------
+# One block, with the user's r and k
+# --------------------------------------------------------------------------------------------
+
+
+def block_config(block: CBAM) -> dict:
+    """The constructor arguments that rebuild a block of the same kind."""
+    spatial = block.spatial_attention
+    return dict(
+        channels=block.channels,
+        reduction_ratio=block.reduction_ratio,
+        kernel_size=spatial.kernel_size if spatial is not None else 7,
+        arrangement=block.arrangement,
+        pool_types=block.channel_attention.pool_types,
+        mlp_bias=block.channel_attention.fc1.bias is not None,
+        spatial_pool_order=spatial.pool_order if spatial is not None else "avg-max",
+        spatial_batch_norm=spatial is not None and spatial.bn is not None,
+        spatial=spatial is not None,
+    )
+
+
+@dataclass
+class BlockChoice:
+    """The block the step-by-step pages show, and where its weights came from."""
+
+    block: CBAM
+    trained_mlp: bool  # the MLP is the network's own (False: freshly initialised for this r)
+    trained_conv: bool  # the spatial convolution is the network's own (False: fresh for this k)
+    seed: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def is_original(self) -> bool:
+        return self.trained_mlp and self.trained_conv
+
+
+def block_with(
+    block: CBAM,
+    reduction_ratio: int | None = None,
+    kernel_size: int | None = None,
+    seed: int = 0,
+    block_is_trained: bool = True,
+) -> BlockChoice:
+    """``block`` itself when r and k are its own; otherwise a copy with the given r and k.
+
+    The copy keeps every part whose shape did not change (the MLP when only k changes, the spatial
+    convolution and BatchNorm when only r changes); the parts that must change are initialised
+    with PyTorch's default initialisation under ``torch.manual_seed(seed)``, so the same settings
+    always give the same numbers. ``notes`` says in words what happened.
+    """
+    config = block_config(block)
+    r = config["reduction_ratio"] if reduction_ratio is None else reduction_ratio
+    k = config["kernel_size"] if kernel_size is None else kernel_size
+    same_mlp = hidden_width(block.channels, r) == block.channel_attention.hidden_channels
+    same_conv = block.spatial_attention is None or k == block.spatial_attention.kernel_size
+    if same_mlp and same_conv and r == block.reduction_ratio:
+        return BlockChoice(block, block_is_trained, block_is_trained, seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        fresh = CBAM(**{**config, "reduction_ratio": r, "kernel_size": k})
+    fresh.to(next(block.parameters()).device).train(block.training)
+    notes = []
+    if same_mlp:
+        fresh.channel_attention.load_state_dict(block.channel_attention.state_dict())
+    else:
+        notes.append(
+            f"r = {r} gives a hidden layer of {fresh.channel_attention.hidden_channels} units instead of "
+            f"{block.channel_attention.hidden_channels}: the shared MLP is freshly initialised (seed {seed}), not learned."
+        )
+    if block.spatial_attention is not None:
+        if same_conv:
+            fresh.spatial_attention.load_state_dict(block.spatial_attention.state_dict())
+        else:
+            if fresh.spatial_attention.bn is not None:  # keep the trained normalisation
+                fresh.spatial_attention.bn.load_state_dict(block.spatial_attention.bn.state_dict())
+            notes.append(
+                f"k = {k} differs from the block's {block.spatial_attention.kernel_size}: the {k}×{k} convolution "
+                f"is freshly initialised (seed {seed}), not learned."
+            )
+    return BlockChoice(fresh, block_is_trained and same_mlp, block_is_trained and same_conv, seed, notes)
+
+
+@dataclass
+class TimedTrace:
+    trace: CBAMTrace
+    milliseconds: dict[str, float]  # "channel attention", "spatial attention", "whole block"
+    device: str
+
+
+@torch.inference_mode()
+def timed_trace(block: CBAM, x: torch.Tensor, device: str | torch.device = "cpu", repeats: int = 3) -> TimedTrace:
+    """Trace ``block`` on ``x`` on ``device``, and time its two steps (the best of ``repeats`` runs).
+
+    The steps are timed with forward hooks on the two sub-modules that are removed again before
+    returning; the traced tensors come back on the CPU.
+    """
+    device = torch.device(device)
+    block = block.to(device)
+    x = x.to(device)
+    stamps: dict[str, float] = {}
+
+    def stamp(label: str) -> Callable:
+        def hook(*_):
+            _synchronize(device)
+            stamps[label] = time.perf_counter()
+
+        return hook
+
+    handles = []
+    for name, sub in (("channel", block.channel_attention), ("spatial", block.spatial_attention)):
+        if sub is not None:
+            handles.append(sub.register_forward_pre_hook(stamp(f"{name} start")))
+            handles.append(sub.register_forward_hook(stamp(f"{name} end")))
+    best: dict[str, float] = {}
+    try:
+        for _ in range(max(1, repeats)):
+            stamps.clear()
+            _synchronize(device)
+            start = time.perf_counter()
+            result = trace(block, x)
+            _synchronize(device)
+            total = time.perf_counter() - start
+            timings = {"whole block": total}
+            for name in ("channel", "spatial"):
+                if f"{name} start" in stamps and f"{name} end" in stamps:
+                    timings[f"{name} attention"] = stamps[f"{name} end"] - stamps[f"{name} start"]
+            for label, seconds in timings.items():
+                best[label] = min(best.get(label, float("inf")), seconds * 1000)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return TimedTrace(_to_cpu(result), best, str(device))
+
+
+# --------------------------------------------------------------------------------------------
+# Slider ranges and small summaries
+# --------------------------------------------------------------------------------------------
+
+
+def sensible_ratios(channels: int) -> list[int]:
+    """Reduction ratios worth offering for C channels: powers of two from 1 up to C (hidden width ≥ 1).
+
+    Each gives a distinct hidden width C // r, from C (no reduction) down to 1.
+    """
+    ratios, r = [], 1
+    while r <= channels:
+        ratios.append(r)
+        r *= 2
+    return ratios
+
+
+def kernel_sizes(max_size: int = 11) -> list[int]:
+    """The odd kernel sizes 1, 3, ..., max_size."""
+    return list(range(1, max_size + 1, 2))
+
+
+def ranked_channels(channel_weights: torch.Tensor, n: int) -> tuple[list[int], list[int]]:
+    """The ``n`` most and ``n`` least attended channels (indices), given Mc of shape (C,) or (1, C)."""
+    w = channel_weights.reshape(-1)
+    order = torch.argsort(w, descending=True).tolist()
+    n = min(n, len(order))
+    return order[:n], order[::-1][:n]
+
+
+def channel_computation(block: CBAM, t: CBAMTrace, channel: int, sample: int = 0) -> dict[str, float]:
+    """The numbers of Eq. 2 for one channel c, from the trace: F^c_avg, F^c_max, MLP outputs,
+    their sum, and Mc_c = σ(sum). Values of poolings the block does not use are left out."""
+    numbers: dict[str, float] = {}
+    for pool in ("avg", "max"):
+        pooled = getattr(t, f"{pool}_pool")
+        if pooled is not None:
+            numbers[f"{pool}_pool"] = float(pooled[sample, channel])
+            numbers[f"mlp_{pool}"] = float(getattr(t, f"mlp_{pool}")[sample, channel])
+    numbers["channel_logit"] = float(t.channel_logits[sample, channel])
+    numbers["channel_weight"] = float(t.channel_weights[sample, channel])
+    bias = block.channel_attention.fc2.bias
+    numbers["fc2_bias"] = 0.0 if bias is None else float(bias[channel].detach()) * len(block.channel_attention.pool_types)
+    numbers["hidden_width"] = block.channel_attention.hidden_channels
+    return numbers
+
+
+def variants_of(block: CBAM, styles: tuple[str, ...] = ("paper", "authors", "blog")) -> dict[str, CBAM]:
+    """The same block in the paper's, the authors' and the blog's form, sharing its weights.
+
+    Each variant gets the block's MLP weights (biases where it has them, zero otherwise) and its
+    spatial kernel (input channels swapped for the other pool order); the authors' BatchNorm is the
+    block's own if it has one, otherwise an identity (mean 0, variance 1, scale 1, shift 0). What
+    then differs between the outputs is the structure alone: bias, pool order, normalisation.
+    Kernel size and r are the block's own (the blog's default k = 3 is not applied).
+    """
+    config = block_config(block)
+    source_ca, source_sa = block.channel_attention, block.spatial_attention
+    out = {}
+    for style in styles:
+        variant = getattr(CBAM, style)(
+            block.channels,
+            config["reduction_ratio"],
+            config["kernel_size"],
+            arrangement=block.arrangement,
+            pool_types=config["pool_types"],
+        ).to(next(block.parameters()).device)
+        ca = variant.channel_attention
+        with torch.no_grad():
+            ca.fc1.weight.copy_(source_ca.fc1.weight)
+            ca.fc2.weight.copy_(source_ca.fc2.weight)
+            for mine, theirs in ((ca.fc1, source_ca.fc1), (ca.fc2, source_ca.fc2)):
+                if mine.bias is not None:
+                    mine.bias.copy_(theirs.bias if theirs.bias is not None else torch.zeros_like(mine.bias))
+            if source_sa is not None:
+                sa = variant.spatial_attention
+                kernel = source_sa.conv.weight
+                if sa.pool_order != source_sa.pool_order:
+                    kernel = kernel.flip(1)  # [avg; max] <-> [max; avg]
+                sa.conv.weight.copy_(kernel)
+                if sa.bn is not None and source_sa.bn is not None:
+                    sa.bn.load_state_dict(source_sa.bn.state_dict())
+                elif sa.bn is not None:
+                    sa.bn.reset_parameters()
+                    sa.bn.reset_running_stats()
+        out[style] = variant.eval()
+    return out
+
+
+def arrangements_of(block: CBAM) -> dict[str, CBAM]:
+    """The block in each of the three arrangements, all sharing its weights (eval mode)."""
+    out = {}
+    for arrangement in ARRANGEMENTS:
+        variant = CBAM(**{**block_config(block), "arrangement": arrangement})
+        variant.load_state_dict(block.state_dict())
+        out[arrangement] = variant.to(next(block.parameters()).device).eval()
+    return out
+
+
+@torch.inference_mode()
+def outputs_of(blocks: dict[str, CBAM], x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each block's output F'' on the same input, first sample, on the CPU."""
+    return {name: block(x)[0].cpu() for name, block in blocks.items()}
+
+
+def rows_to_csv(rows: list[dict]) -> str:
+    """A list of flat dicts as CSV text (columns: the union of keys, in first-seen order)."""
+    import csv
+    import io
+
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def relative_change(before: torch.Tensor, after: torch.Tensor) -> float:
+    """‖after − before‖ / ‖before‖ (0 when both are 0)."""
+    denominator = torch.linalg.vector_norm(before.float())
+    if denominator == 0:
+        return 0.0
+    return float(torch.linalg.vector_norm((after - before).float()) / denominator)

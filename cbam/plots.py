@@ -1,0 +1,1155 @@
+"""Figures that show CBAM step by step, made to be projected in a classroom.
+
+Every function here is pure: it takes arrays (NumPy arrays or torch tensors, on any device) and
+returns a new ``matplotlib.figure.Figure``. Figures are built with ``Figure(...)`` directly, never
+with ``pyplot``, so nothing global is created or left open; ``figure_to_png`` renders one to PNG
+bytes (for a download button), and Streamlit's ``st.pyplot(fig)`` shows one as is.
+
+Conventions, the same in every figure:
+
+* features (F, F', F'', pooled maps) use "viridis" with the data's own range;
+* values in (0, 1) (the channel weights Mc, the spatial mask Ms) use "magma", fixed to 0..1;
+* signed values (logits, MLP outputs, the conv kernel) use "RdBu_r", centred at 0 with symmetric
+  limits, so white always means 0, red positive and blue negative;
+* every image has a colour bar, every axis says what it measures, no text is smaller than 10 pt.
+
+Feature maps may come with a leading batch dimension of size 1, as they do in a ``CBAMTrace``
+(e.g. ``trace.x`` is (1, C, H, W) and ``trace.channel_weights`` is (1, C)); it is dropped.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib import patheffects
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Colormap, Normalize
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Patch, Rectangle
+from matplotlib.path import Path
+from matplotlib.ticker import MaxNLocator
+
+__all__ = [
+    "feature_grid",
+    "pooled_descriptors",
+    "mlp_branches",
+    "channel_weights",
+    "channel_before_after",
+    "spatial_pools",
+    "spatial_kernel",
+    "spatial_mask",
+    "mask_overlay",
+    "step_changes",
+    "compare_outputs",
+    "layer_masks_grid",
+    "channel_weights_heatmap",
+    "pipeline_diagram",
+    "training_curves",
+    "heat_overlay",
+    "figure_to_png",
+]
+
+ArrayLike = Any  # a NumPy array, a torch tensor, or anything np.asarray accepts
+
+# Text sizes in points. Nothing is drawn smaller than TICK_SIZE.
+TITLE_SIZE = 14
+PANEL_TITLE_SIZE = 12
+LABEL_SIZE = 11
+TICK_SIZE = 10
+
+FEATURE_CMAP = "viridis"
+UNIT_CMAP = "magma"  # values in (0, 1)
+SIGNED_CMAP = "RdBu_r"
+
+# Above this many channels (or hidden units), bars become a step line: 2048 bars are unreadable.
+BAR_LIMIT = 64
+# Above this many, step lines become binned means with a min..max band, about BINS bins wide.
+STEP_LIMIT = 512
+BINS = 256
+# Up to this many channels, a sorted bar plot of Mc names the channel above each bar.
+ANNOTATE_CHANNELS_LIMIT = 32
+# Kernel cells show their value up to this kernel size.
+ANNOTATE_KERNEL_LIMIT = 7
+
+AVG_COLOR = "tab:blue"
+MAX_COLOR = "tab:orange"
+POSITIVE_COLOR = matplotlib.colormaps[SIGNED_CMAP](0.85)
+NEGATIVE_COLOR = matplotlib.colormaps[SIGNED_CMAP](0.15)
+WEIGHT_COLOR = matplotlib.colormaps[UNIT_CMAP](0.4)
+STAGE_COLORS = {"F": "tab:gray", "F'": "tab:blue", "F''": "tab:red"}
+WINDOW_COLOR = "cyan"
+
+
+# --------------------------------------------------------------------------------------------
+# Array helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _np(a: ArrayLike) -> np.ndarray:
+    """``a`` as a float32 NumPy array: a torch tensor is detached and moved to the CPU first."""
+    if isinstance(a, torch.Tensor):
+        a = a.detach().cpu().float().numpy()
+    return np.asarray(a, dtype=np.float32)
+
+
+def _with_ndim(a: ArrayLike, ndim: int, name: str, shape: str) -> np.ndarray:
+    """``a`` as a float32 array of ``ndim`` dimensions, dropping leading dimensions of size 1
+    (a batch of one, a single-channel axis). Raises ValueError naming ``shape`` otherwise."""
+    array = _np(a)
+    given_shape = array.shape
+    while array.ndim > ndim and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must have shape {shape} (a leading batch of 1 is allowed), got {given_shape}")
+    return array
+
+
+def _vector(a: ArrayLike, name: str) -> np.ndarray:
+    return _with_ndim(a, 1, name, "(C,)")
+
+
+def _map2d(a: ArrayLike, name: str) -> np.ndarray:
+    return _with_ndim(a, 2, name, "(H, W)")
+
+
+def _feature_map(a: ArrayLike, name: str) -> np.ndarray:
+    return _with_ndim(a, 3, name, "(C, H, W)")
+
+
+def _kernel(a: ArrayLike) -> np.ndarray:
+    kernel = _with_ndim(a, 3, "kernel", "(2, k, k)")
+    if kernel.shape[0] != 2 or kernel.shape[1] != kernel.shape[2]:
+        raise ValueError(f"kernel must have shape (2, k, k) or (1, 2, k, k), got {_np(a).shape}")
+    return kernel
+
+
+def _rgb_image(image: ArrayLike) -> np.ndarray:
+    """An image as float RGB in [0, 1], shape (h, w, 3). Accepts uint8 or float (0..1 or 0..255)
+    arrays, tensors or PIL images, shaped (h, w), (h, w, 1), (h, w, 3) or (h, w, 4) (alpha dropped)."""
+    raw = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    is_integer = np.issubdtype(raw.dtype, np.integer)
+    rgb = raw.astype(np.float32)
+    if rgb.ndim == 2:
+        rgb = rgb[:, :, None]
+    if rgb.ndim != 3 or rgb.shape[2] not in (1, 3, 4):
+        raise ValueError(f"image must have shape (h, w, 3), (h, w, 4), (h, w, 1) or (h, w), got {raw.shape}")
+    if rgb.shape[2] == 1:
+        rgb = np.repeat(rgb, 3, axis=2)
+    rgb = rgb[:, :, :3]
+    if is_integer or (rgb.size and np.nanmax(rgb) > 1.0):
+        rgb = rgb / 255.0
+    return np.clip(np.nan_to_num(rgb), 0.0, 1.0)
+
+
+def _resize_bilinear(map2d: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear upsampling (as ``torch.nn.functional.interpolate``, align_corners=False)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(map2d, dtype=np.float32))[None, None]
+    return F.interpolate(tensor, size=(height, width), mode="bilinear", align_corners=False)[0, 0].numpy()
+
+
+def _channel_list(channels: Sequence[int], num_channels: int) -> list[int]:
+    chosen = [int(c) for c in channels]
+    for c in chosen:
+        if not 0 <= c < num_channels:
+            raise ValueError(f"channel {c} is out of range: the feature map has channels 0..{num_channels - 1}")
+    return chosen
+
+
+def _finite_values(*arrays: np.ndarray) -> np.ndarray:
+    values = np.concatenate([np.ravel(a) for a in arrays]) if arrays else np.zeros(0)
+    return values[np.isfinite(values)]
+
+
+def _data_norm(*arrays: np.ndarray) -> Normalize:
+    """A colour scale spanning the data. A constant map gets a small range around its value, so the
+    colour bar still has a range (a zero-width one makes matplotlib draw a broken bar)."""
+    values = _finite_values(*arrays)
+    if values.size == 0:
+        return Normalize(0.0, 1.0)
+    low, high = float(values.min()), float(values.max())
+    if high - low <= 1e-9 * max(1.0, abs(low), abs(high)):
+        pad = 0.5 if low == 0 else 0.05 * abs(low)
+        low, high = low - pad, high + pad
+    return Normalize(low, high)
+
+
+def _symmetric_norm(*arrays: np.ndarray) -> Normalize:
+    """A colour scale centred at 0 with limits ±max|value| (±1 when everything is 0)."""
+    values = _finite_values(*arrays)
+    limit = float(np.abs(values).max()) if values.size else 0.0
+    if not limit > 0:
+        limit = 1.0
+    return Normalize(-limit, limit)
+
+
+def _unit_norm() -> Normalize:
+    return Normalize(0.0, 1.0)
+
+
+def _range_text(*arrays: np.ndarray) -> str:
+    """The data's range for a colour bar label, e.g. "[-0.12, 3.4]"."""
+    values = _finite_values(*arrays)
+    if values.size == 0:
+        return "[no finite values]"
+    return f"[{values.min():.3g}, {values.max():.3g}]"
+
+
+def _relative_change(after: np.ndarray, before: np.ndarray) -> float:
+    """‖after − before‖ / ‖before‖; NaN when ‖before‖ = 0 and something changed, 0 when nothing did."""
+    change = float(np.linalg.norm((after - before).ravel()))
+    size = float(np.linalg.norm(before.ravel()))
+    if size > 0:
+        return change / size
+    return 0.0 if change == 0 else math.nan
+
+
+# --------------------------------------------------------------------------------------------
+# Figure helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _figure(width: float, height: float, title: str) -> Figure:
+    """A new figure with constrained layout and a title; pyplot never sees it."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    fig.suptitle(title, fontsize=TITLE_SIZE)
+    return fig
+
+
+def _message_figure(title: str, message: str) -> Figure:
+    """A figure that only says why there is nothing to draw (e.g. no channel selected)."""
+    fig = _figure(8, 2.5, title)
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=LABEL_SIZE, transform=ax.transAxes)
+    return fig
+
+
+def _style(ax, *, title: str | None = None, xlabel: str | None = None, ylabel: str | None = None) -> None:
+    """Panel title, axis labels and tick labels at projector-friendly sizes."""
+    if title is not None:
+        ax.set_title(title, fontsize=PANEL_TITLE_SIZE)
+    if xlabel is not None:
+        ax.set_xlabel(xlabel, fontsize=LABEL_SIZE)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel, fontsize=LABEL_SIZE)
+    ax.tick_params(labelsize=TICK_SIZE)
+
+
+def _colorbar(fig: Figure, mappable, ax, label: str):
+    """A colour bar for ``mappable`` next to ``ax`` (one axes or a list sharing the scale)."""
+    cbar = fig.colorbar(mappable, ax=ax)
+    cbar.set_label(label, fontsize=LABEL_SIZE)
+    cbar.ax.tick_params(labelsize=TICK_SIZE)
+    return cbar
+
+
+def _integer_ticks(ax, *, x: bool = True, y: bool = True, nbins: int | str = "auto") -> None:
+    """Ticks only at whole numbers (channel, pixel, epoch), even on a range of one value."""
+    if x:
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=nbins, integer=True, min_n_ticks=1))
+    if y:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=nbins, integer=True, min_n_ticks=1))
+
+
+def _show_map(ax, data: np.ndarray, *, cmap: str | Colormap, norm: Normalize, interpolation: str = "nearest"):
+    """Draw a 2D map pixel by pixel (feature maps are small; smoothing would hide their grid)."""
+    image = ax.imshow(data, cmap=cmap, norm=norm, interpolation=interpolation)
+    _integer_ticks(ax, nbins=5)
+    return image
+
+
+def _grid_shape(count: int, ncols: int) -> tuple[int, int]:
+    ncols = max(1, min(int(ncols), count))
+    return math.ceil(count / ncols), ncols
+
+
+def _panel_grid(fig: Figure, count: int, ncols: int) -> list:
+    """``count`` axes laid out in rows of ``ncols``; the unused cells of the last row are removed."""
+    nrows, ncols = _grid_shape(count, ncols)
+    axes = list(fig.subplots(nrows, ncols, squeeze=False).ravel())
+    for extra in axes[count:]:
+        extra.remove()
+    axes = axes[:count]
+    for index, ax in enumerate(axes):
+        if index % ncols:  # only the first column keeps its y tick labels
+            ax.tick_params(labelleft=False)
+    return axes
+
+
+def _grid_size(count: int, ncols: int, aspect: float, *, title_lines: int = 1) -> tuple[float, float]:
+    """Figure (width, height) in inches for a grid of image panels with aspect = height / width."""
+    nrows, ncols = _grid_shape(count, ncols)
+    aspect = min(max(aspect, 0.25), 4.0)
+    panel_width = min(2.4, 8.4 / ncols)
+    width = panel_width * ncols + 1.4
+    height = nrows * (panel_width * aspect + 0.25 * title_lines + 0.35) + 1.1
+    return width, height
+
+
+def _series_plot(ax, series: list[tuple[np.ndarray, str, Any]]) -> None:
+    """Plot several same-length series against their index (channel or hidden unit).
+
+    ``series`` holds (values, legend label, colour); the colour may be a list (one per bar). How
+    depends on the length n, so that even C = 2048 stays readable:
+
+    * n ≤ BAR_LIMIT: grouped bars, one group per index;
+    * n ≤ STEP_LIMIT: step lines (hundreds of bars blur into noise);
+    * above: the indices are binned (about BINS bins); a line shows each bin's mean and a
+      shaded band its min..max, so no extreme value is lost.
+    """
+    length = len(series[0][0])
+    index = np.arange(length)
+    if length <= BAR_LIMIT:
+        width = 0.8 / len(series)
+        for position, (values, label, color) in enumerate(series):
+            offset = (position - (len(series) - 1) / 2) * width
+            ax.bar(index + offset, values, width=width, label=label, color=color)
+    elif length <= STEP_LIMIT:
+        for values, label, color in series:
+            ax.step(index, values, where="mid", label=label, color=_line_color(color), linewidth=1.2, alpha=0.9)
+    else:
+        bin_size = math.ceil(length / BINS)
+        for position, (values, label, color) in enumerate(series):
+            centres, means, lows, highs = _binned(values, bin_size)
+            color = _line_color(color)
+            ax.fill_between(
+                centres,
+                lows,
+                highs,
+                color=color,
+                alpha=0.25,
+                linewidth=0,
+                label="min..max in each bin" if position == 0 else None,
+            )
+            ax.plot(centres, means, color=color, linewidth=1.5, label=f"{label} (mean of each {bin_size} channels)")
+    ax.set_xlim(-0.6, length - 0.4)
+    _integer_ticks(ax, y=False)
+
+
+def _line_color(color: Any) -> Any:
+    """A single colour for a line: a list of per-bar colours falls back to dark grey."""
+    return "0.25" if isinstance(color, list) else color
+
+
+def _binned(values: np.ndarray, bin_size: int) -> tuple[np.ndarray, ...]:
+    """Centres, means, minima and maxima of consecutive bins of ``bin_size`` values (the last bin
+    may be shorter)."""
+    num_bins = math.ceil(len(values) / bin_size)
+    padded = np.full(num_bins * bin_size, np.nan, dtype=np.float64)
+    padded[: len(values)] = values
+    bins = padded.reshape(num_bins, bin_size)
+    starts = np.arange(num_bins) * bin_size
+    counts = np.minimum(bin_size, len(values) - starts)
+    return starts + (counts - 1) / 2, np.nanmean(bins, axis=1), np.nanmin(bins, axis=1), np.nanmax(bins, axis=1)
+
+
+def _legend(ax, **kwargs) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=TICK_SIZE, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# 1. Feature maps
+# --------------------------------------------------------------------------------------------
+
+
+def feature_grid(
+    features: ArrayLike,
+    channels: Sequence[int],
+    *,
+    weights: ArrayLike | None = None,
+    title: str = "Feature maps F",
+    ncols: int = 8,
+    cmap: str | Colormap = FEATURE_CMAP,
+) -> Figure:
+    """Chosen channels of a feature map, one panel each, on one shared colour scale.
+
+    Args:
+        features: (C, H, W) (or (1, C, H, W)).
+        channels: indices of the channels to show, in the order given.
+        weights: optional channel weights Mc, (C,); each panel title then reads "ch 12\\nMc=0.93".
+        ncols: panels per row.
+    """
+    maps = _feature_map(features, "features")
+    num_channels, height, width = maps.shape
+    chosen = _channel_list(channels, num_channels)
+    channel_weights_ = None if weights is None else _vector(weights, "weights")
+    if channel_weights_ is not None and channel_weights_.shape[0] != num_channels:
+        raise ValueError(f"weights has {channel_weights_.shape[0]} entries but features has {num_channels} channels")
+    if not chosen:
+        return _message_figure(title, "No channels selected.")
+
+    lines = 2 if channel_weights_ is not None else 1
+    fig = _figure(*_grid_size(len(chosen), ncols, height / width, title_lines=lines), title)
+    axes = _panel_grid(fig, len(chosen), ncols)
+    norm = _data_norm(maps[chosen])
+    image = None
+    for ax, channel in zip(axes, chosen):
+        image = _show_map(ax, maps[channel], cmap=cmap, norm=norm)
+        panel_title = f"ch {channel}"
+        if channel_weights_ is not None:
+            panel_title += f"\nMc={channel_weights_[channel]:.2f}"
+        _style(ax, title=panel_title)
+    fig.supxlabel("x (feature-map px)", fontsize=LABEL_SIZE)
+    fig.supylabel("y (feature-map px)", fontsize=LABEL_SIZE)
+    _colorbar(fig, image, axes, f"activation {_range_text(maps[chosen])}")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# 2–4. Channel attention: pooled descriptors, the shared MLP, the weights Mc
+# --------------------------------------------------------------------------------------------
+
+
+def pooled_descriptors(
+    avg_pool: ArrayLike | None,
+    max_pool: ArrayLike | None,
+    *,
+    title: str = "Channel descriptors: AvgPool and MaxPool over space",
+) -> Figure:
+    """F^c_avg and F^c_max, each channel squeezed to one number, side by side per channel.
+
+    Both are (C,) (or (1, C)); either may be None when the block does not use that pooling.
+    """
+    series = []
+    if avg_pool is not None:
+        series.append((_vector(avg_pool, "avg_pool"), "AvgPool: mean over H×W", AVG_COLOR))
+    if max_pool is not None:
+        series.append((_vector(max_pool, "max_pool"), "MaxPool: max over H×W", MAX_COLOR))
+    if not series:
+        return _message_figure(title, "Neither AvgPool nor MaxPool is used by this block.")
+    if len({len(values) for values, _, _ in series}) > 1:
+        raise ValueError("avg_pool and max_pool must have the same length C")
+
+    fig = _figure(10, 4.2, title)
+    ax = fig.add_subplot()
+    _series_plot(ax, series)
+    ax.axhline(0, color="0.3", linewidth=0.8)
+    _style(ax, xlabel="channel index", ylabel="value (one number per channel)")
+    _legend(ax)
+    return fig
+
+
+def mlp_branches(
+    hidden_avg: ArrayLike | None,
+    hidden_max: ArrayLike | None,
+    mlp_avg: ArrayLike | None,
+    mlp_max: ArrayLike | None,
+    *,
+    title: str = "Shared MLP",
+) -> Figure:
+    """The shared MLP on both descriptors: hidden activations ReLU(W0·) (C/r,) on the left, outputs
+    W1 ReLU(W0·) (C,) on the right. Any argument may be None (that pooling is not used): its
+    series is left out."""
+    hidden = [
+        (_vector(values, name), label, color)
+        for values, name, label, color in (
+            (hidden_avg, "hidden_avg", "AvgPool branch", AVG_COLOR),
+            (hidden_max, "hidden_max", "MaxPool branch", MAX_COLOR),
+        )
+        if values is not None
+    ]
+    outputs = [
+        (_vector(values, name), label, color)
+        for values, name, label, color in (
+            (mlp_avg, "mlp_avg", "MLP(AvgPool F)", AVG_COLOR),
+            (mlp_max, "mlp_max", "MLP(MaxPool F)", MAX_COLOR),
+        )
+        if values is not None
+    ]
+    if not hidden and not outputs:
+        return _message_figure(title, "No AvgPool or MaxPool branch was recorded for this block.")
+
+    fig = _figure(10, 4.4, title)
+    ax_hidden, ax_out = fig.subplots(1, 2, width_ratios=[1, 2.2])
+    for ax, series, panel_title, xlabel, ylabel in (
+        (ax_hidden, hidden, "hidden layer ReLU(W0 ·)", "hidden unit (C/r of them)", "activation (≥ 0)"),
+        (ax_out, outputs, "output W1 ReLU(W0 ·)", "channel index", "output (logit contribution)"),
+    ):
+        _style(ax, title=panel_title, xlabel=xlabel, ylabel=ylabel)
+        if not series:
+            ax.text(0.5, 0.5, "not recorded", ha="center", va="center", fontsize=LABEL_SIZE, transform=ax.transAxes)
+            continue
+        if len({len(values) for values, _, _ in series}) > 1:
+            raise ValueError(f"the two branches of '{panel_title}' must have the same length")
+        _series_plot(ax, series)
+        ax.axhline(0, color="0.3", linewidth=0.8)
+        _legend(ax)
+    return fig
+
+
+def channel_weights(
+    logits: ArrayLike,
+    weights: ArrayLike,
+    *,
+    sort: bool = False,
+    title: str | None = None,
+) -> Figure:
+    """The channel logits (the sum of the MLP outputs) on top and Mc = σ(logits) in (0, 1) below.
+
+    With ``sort=True`` channels are ordered by weight, highest first, and the x axis is the rank;
+    up to 32 channels, each bar is then labelled with its channel index.
+    """
+    logit_values = _vector(logits, "logits")
+    weight_values = _vector(weights, "weights")
+    if logit_values.shape != weight_values.shape:
+        raise ValueError(
+            f"logits and weights must have the same length, got {logit_values.shape} and {weight_values.shape}"
+        )
+    if title is None:
+        title = "Channel attention Mc = σ(MLP(AvgPool F) + MLP(MaxPool F))"
+    num_channels = len(weight_values)
+    order = np.argsort(-weight_values, kind="stable") if sort else np.arange(num_channels)
+    logit_values, weight_values = logit_values[order], weight_values[order]
+    xlabel = "rank (channels sorted by Mc, highest first)" if sort else "channel index"
+
+    fig = _figure(10, 6.2, title)
+    ax_logits, ax_weights = fig.subplots(2, 1, sharex=True)
+    signs = [POSITIVE_COLOR if v >= 0 else NEGATIVE_COLOR for v in logit_values]
+    _series_plot(ax_logits, [(logit_values, "logit", signs)])
+    ax_logits.axhline(0, color="0.3", linewidth=0.8)
+    _style(ax_logits, title="logits: MLP(avg) + MLP(max)", ylabel="logit")
+
+    _series_plot(ax_weights, [(weight_values, "Mc", WEIGHT_COLOR)])
+    ax_weights.axhline(0.5, color="0.3", linewidth=1.0, linestyle="--", label="σ(0) = 0.5")
+    if sort and num_channels <= ANNOTATE_CHANNELS_LIMIT:
+        for rank, (channel, value) in enumerate(zip(order, weight_values)):
+            ax_weights.text(rank, value + 0.02, str(channel), ha="center", va="bottom", fontsize=TICK_SIZE)
+        ax_weights.set_title("Mc = σ(logit)   (numbers: channel index)", fontsize=PANEL_TITLE_SIZE)
+    else:
+        ax_weights.set_title("Mc = σ(logit)", fontsize=PANEL_TITLE_SIZE)
+    # Head room above 1 keeps the channel numbers and the legend clear of the bars.
+    ax_weights.set_ylim(0, 1.25)
+    ax_weights.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
+    _style(ax_weights, xlabel=xlabel, ylabel="Mc (0..1)")
+    _legend(ax_weights, loc="upper right", ncols=3)
+    if num_channels > STEP_LIMIT:  # explain the binned line and band on the top panel too
+        _legend(ax_logits, loc="upper right", ncols=2)
+    return fig
+
+
+def channel_before_after(
+    x: ArrayLike,
+    x_channel: ArrayLike,
+    channels: Sequence[int],
+    weights: ArrayLike | None = None,
+    *,
+    title: str = "F vs F' = Mc ⊗ F",
+) -> Figure:
+    """One row per chosen channel: F on the left, F' = Mc ⊗ F on the right, on the same colour
+    scale so the dimming by Mc is visible. x and x_channel are (C, H, W); weights (C,) is optional."""
+    before = _feature_map(x, "x")
+    after = _feature_map(x_channel, "x_channel")
+    if before.shape != after.shape:
+        raise ValueError(f"x and x_channel must have the same shape, got {before.shape} and {after.shape}")
+    chosen = _channel_list(channels, before.shape[0])
+    channel_weights_ = None if weights is None else _vector(weights, "weights")
+    if channel_weights_ is not None and channel_weights_.shape[0] != before.shape[0]:
+        raise ValueError(f"weights has {channel_weights_.shape[0]} entries but x has {before.shape[0]} channels")
+    if not chosen:
+        return _message_figure(title, "No channels selected.")
+
+    height, width = before.shape[1:]
+    aspect = min(max(height / width, 0.25), 4.0)
+    fig = _figure(8, len(chosen) * (3.1 * aspect + 0.75) + 0.8, title)
+    rows = fig.subplots(len(chosen), 2, squeeze=False)
+    for (ax_before, ax_after), channel in zip(rows, chosen):
+        norm = _data_norm(before[channel], after[channel])
+        _show_map(ax_before, before[channel], cmap=FEATURE_CMAP, norm=norm)
+        image = _show_map(ax_after, after[channel], cmap=FEATURE_CMAP, norm=norm)
+        weight_text = "" if channel_weights_ is None else f", Mc = {channel_weights_[channel]:.2f}"
+        _style(
+            ax_before,
+            title=f"F, ch {channel}",
+            xlabel="x (feature-map px)",
+            ylabel=f"ch {channel}{weight_text}\ny (feature-map px)",
+        )
+        factor = "Mc" if channel_weights_ is None else f"{channel_weights_[channel]:.2f}"
+        _style(ax_after, title=f"F' = {factor} × F, ch {channel}", xlabel="x (feature-map px)")
+        _colorbar(fig, image, [ax_before, ax_after], "activation")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# 6–9. Spatial attention: pooled maps, the kernel, the mask, the mask over the image
+# --------------------------------------------------------------------------------------------
+
+
+def spatial_pools(
+    spatial_avg: ArrayLike,
+    spatial_max: ArrayLike,
+    *,
+    title: str = "Spatial descriptors: mean and max over channels",
+) -> Figure:
+    """F^s_avg and F^s_max, (H, W) each (or (1, H, W) / (1, 1, H, W)), side by side, each with its
+    own colour bar."""
+    avg_map = _map2d(spatial_avg, "spatial_avg")
+    max_map = _map2d(spatial_max, "spatial_max")
+    height, width = avg_map.shape
+    aspect = min(max(height / width, 0.25), 4.0)
+    fig = _figure(10, 3.6 * aspect + 1.5, title)
+    for ax, data, panel_title in zip(
+        fig.subplots(1, 2),
+        (avg_map, max_map),
+        ("AvgPool over channels: $F^s_{avg}$", "MaxPool over channels: $F^s_{max}$"),
+    ):
+        image = _show_map(ax, data, cmap=FEATURE_CMAP, norm=_data_norm(data))
+        _style(ax, title=panel_title, xlabel="x (feature-map px)", ylabel="y (feature-map px)")
+        _colorbar(fig, image, ax, f"value {_range_text(data)}")
+    return fig
+
+
+def spatial_kernel(kernel: ArrayLike, *, pool_order: str = "avg-max", title: str | None = None) -> Figure:
+    """The weights of the k×k convolution, (2, k, k) (or (1, 2, k, k)): one panel per input map.
+
+    ``pool_order`` names which pooled map each input channel of the kernel sees ("avg-max": the
+    first is the channel-mean map). Up to k = 7, each cell shows its value.
+    """
+    if pool_order not in ("avg-max", "max-avg"):
+        raise ValueError(f"pool_order must be 'avg-max' or 'max-avg', got {pool_order!r}")
+    weights = _kernel(kernel)
+    size = weights.shape[1]
+    if title is None:
+        title = f"Spatial attention: the {size}×{size} convolution kernel"
+    names = {"avg": "mean-over-channels map", "max": "max-over-channels map"}
+    order = pool_order.split("-")
+
+    fig = _figure(10, 5.2, title)
+    axes = list(fig.subplots(1, 2))
+    norm = _symmetric_norm(weights)
+    offsets = np.arange(size) - size // 2
+    tick_step = max(1, math.ceil(size / 11))
+    image = None
+    for ax, plane, pool in zip(axes, weights, order):
+        image = _show_map(ax, plane, cmap=SIGNED_CMAP, norm=norm)
+        ticks = np.arange(0, size, tick_step)
+        ax.set_xticks(ticks, [str(o) for o in offsets[ticks]])
+        ax.set_yticks(ticks, [str(o) for o in offsets[ticks]])
+        _style(
+            ax,
+            title=f"weights on the {pool} input\n({names[pool]})",
+            xlabel="x offset (feature-map px)",
+            ylabel="y offset (feature-map px)",
+        )
+        if size <= ANNOTATE_KERNEL_LIMIT:
+            limit = norm.vmax
+            for (row, col), value in np.ndenumerate(plane):
+                color = "white" if abs(value) > 0.6 * limit else "black"
+                ax.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=TICK_SIZE, color=color)
+    _colorbar(fig, image, axes, "kernel weight")
+    return fig
+
+
+def spatial_mask(logits: ArrayLike, mask: ArrayLike, *, title: str | None = None) -> Figure:
+    """The conv output (signed logits, RdBu_r) and Ms = σ(logits) (magma, 0..1), side by side.
+    Both (H, W) (or with leading dimensions of size 1)."""
+    logit_map = _map2d(logits, "logits")
+    mask_map = _map2d(mask, "mask")
+    if title is None:
+        title = "Spatial attention Ms = σ(conv([AvgPool; MaxPool]))"
+    height, width = mask_map.shape
+    aspect = min(max(height / width, 0.25), 4.0)
+    fig = _figure(10, 3.6 * aspect + 1.5, title)
+    ax_logits, ax_mask = fig.subplots(1, 2)
+    image = _show_map(ax_logits, logit_map, cmap=SIGNED_CMAP, norm=_symmetric_norm(logit_map))
+    _style(ax_logits, title="conv output (before σ)", xlabel="x (feature-map px)", ylabel="y (feature-map px)")
+    _colorbar(fig, image, ax_logits, f"logit {_range_text(logit_map)}")
+    image = _show_map(ax_mask, mask_map, cmap=UNIT_CMAP, norm=_unit_norm())
+    _style(ax_mask, title="Ms = σ(conv output)", xlabel="x (feature-map px)", ylabel="y (feature-map px)")
+    _colorbar(fig, image, ax_mask, "Ms (0 = suppressed, 1 = kept)")
+    return fig
+
+
+def _overlay(ax, rgb: np.ndarray, map2d: np.ndarray, *, cmap: str | Colormap, alpha: float, norm: Normalize):
+    """Draw ``rgb`` and, over it, ``map2d`` upsampled bilinearly to the image size."""
+    height, width = rgb.shape[:2]
+    ax.imshow(rgb, interpolation="bilinear")
+    upsampled = _resize_bilinear(map2d, height, width)
+    ax.imshow(upsampled, cmap=cmap, norm=norm, alpha=alpha, interpolation="bilinear")
+    ax.set_xlim(-0.5, width - 0.5)
+    ax.set_ylim(height - 0.5, -0.5)
+    return upsampled
+
+
+def _overlay_figure_size(rgb: np.ndarray) -> tuple[float, float]:
+    height, width = rgb.shape[:2]
+    return 8.0, min(max(6.2 * height / width + 1.6, 3.0), 9.5)
+
+
+def mask_overlay(
+    image: ArrayLike,
+    mask: ArrayLike,
+    *,
+    alpha: float = 0.5,
+    cmap: str | Colormap = UNIT_CMAP,
+    title: str = "Spatial attention Ms over the image",
+    kernel_size: int | None = None,
+    feature_stride: float | None = None,
+) -> Figure:
+    """The spatial mask Ms (H, W), in (0, 1), upsampled bilinearly to the image and drawn over it.
+
+    Args:
+        image: (h, w, 3) uint8 (float in 0..1, grey (h, w) and RGBA are accepted too).
+        mask: (H, W) (or (1, 1, H, W)), values in (0, 1); the colour bar is fixed to 0..1.
+        kernel_size: k of the spatial conv. When given, a square marks the k×k window of feature
+            pixels that the conv looked at to compute the mask's largest value.
+        feature_stride: image pixels per feature pixel, for that square. When None, it is the
+            ratio of the image size to the mask size (right when the mask belongs to this image).
+    """
+    rgb = _rgb_image(image)
+    mask_map = _map2d(mask, "mask")
+    fig = _figure(*_overlay_figure_size(rgb), title)
+    ax = fig.add_subplot()
+    norm = _unit_norm()
+    _overlay(ax, rgb, mask_map, cmap=cmap, alpha=alpha, norm=norm)
+    _style(ax, xlabel="x (image px)", ylabel="y (image px)")
+    _colorbar(fig, ScalarMappable(norm=norm, cmap=cmap), ax, "Ms (0 = suppressed, 1 = kept)")
+    if kernel_size is not None:
+        _draw_receptive_field(fig, ax, rgb.shape[:2], mask_map, int(kernel_size), feature_stride)
+    return fig
+
+
+def _draw_receptive_field(
+    fig: Figure, ax, image_shape: tuple[int, int], mask_map: np.ndarray, size: int, feature_stride: float | None
+) -> None:
+    """Outline the size×size feature-pixel window centred on the mask's maximum, in image pixels.
+
+    Feature pixel j covers image pixels [j·s, (j+1)·s); in imshow coordinates, where pixel u spans
+    u − 0.5 .. u + 0.5, the window centred on j starts at (j − size//2)·s − 0.5 and is size·s wide.
+    """
+    if size < 1:
+        raise ValueError(f"kernel_size must be positive, got {size}")
+    image_height, image_width = image_shape
+    mask_height, mask_width = mask_map.shape
+    if feature_stride is None:
+        stride_y, stride_x = image_height / mask_height, image_width / mask_width
+    else:
+        stride_y = stride_x = float(feature_stride)
+    row, col = np.unravel_index(int(np.nanargmax(mask_map)), mask_map.shape)
+    outline = [patheffects.withStroke(linewidth=4.5, foreground="black")]
+    window = Rectangle(
+        ((col - size // 2) * stride_x - 0.5, (row - size // 2) * stride_y - 0.5),
+        size * stride_x,
+        size * stride_y,
+        fill=False,
+        edgecolor=WINDOW_COLOR,
+        linewidth=2.5,
+        path_effects=outline,
+        label=f"{size}×{size} window of the spatial conv",
+    )
+    ax.add_patch(window)
+    (peak,) = ax.plot(
+        (col + 0.5) * stride_x - 0.5,
+        (row + 0.5) * stride_y - 0.5,
+        marker="+",
+        markersize=14,
+        markeredgewidth=2.5,
+        color=WINDOW_COLOR,
+        linestyle="none",
+        path_effects=outline,
+        label=f"largest Ms = {mask_map[row, col]:.2f}",
+    )
+    ax.set_xlim(-0.5, image_width - 0.5)
+    ax.set_ylim(image_height - 0.5, -0.5)
+    fig.legend(handles=[window, peak], loc="outside lower center", ncols=2, fontsize=TICK_SIZE)
+
+
+def heat_overlay(
+    image: ArrayLike,
+    heat: ArrayLike,
+    *,
+    alpha: float = 0.5,
+    cmap: str | Colormap = "jet",
+    title: str = "Grad-CAM",
+) -> Figure:
+    """A relevance map (e.g. Grad-CAM), (H, W), rescaled to 0..1 (min → 0, max → 1; a constant map
+    becomes 0), upsampled bilinearly and drawn over the image (h, w, 3)."""
+    rgb = _rgb_image(image)
+    heat_map = np.nan_to_num(_map2d(heat, "heat"))
+    low, high = float(heat_map.min()), float(heat_map.max())
+    normalised = (heat_map - low) / (high - low) if high > low else np.zeros_like(heat_map)
+    fig = _figure(*_overlay_figure_size(rgb), title)
+    ax = fig.add_subplot()
+    norm = _unit_norm()
+    _overlay(ax, rgb, normalised, cmap=cmap, alpha=alpha, norm=norm)
+    _style(ax, xlabel="x (image px)", ylabel="y (image px)")
+    _colorbar(fig, ScalarMappable(norm=norm, cmap=cmap), ax, "relevance (normalised)")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# 10–11. What the block does to the features
+# --------------------------------------------------------------------------------------------
+
+
+def step_changes(
+    x: ArrayLike,
+    x_channel: ArrayLike,
+    out: ArrayLike,
+    *,
+    title: str = "How much each step changes the features",
+    step_names: tuple[str, str] = ("channel attention", "spatial attention"),
+) -> Figure:
+    """How far each step moves the features: relative changes ‖F'−F‖/‖F‖, ‖F''−F'‖/‖F'‖ and
+    ‖F''−F‖/‖F‖ as bars (percent), and the mean energy (mean of value² over positions) of each
+    channel of F, F' and F''.
+
+    x, x_channel, out are F, F', F'' as (C, H, W). ``step_names`` names the two steps (swap them
+    for the spatial-first arrangement, passing its intermediate as ``x_channel``).
+    """
+    first = _feature_map(x, "x")
+    middle = _feature_map(x_channel, "x_channel")
+    last = _feature_map(out, "out")
+    if not first.shape == middle.shape == last.shape:
+        raise ValueError(
+            f"x, x_channel and out must have the same shape, got {first.shape}, {middle.shape}, {last.shape}"
+        )
+    changes = [
+        ("F → F'\n" + step_names[0].replace(" ", "\n"), _relative_change(middle, first)),
+        ("F' → F''\n" + step_names[1].replace(" ", "\n"), _relative_change(last, middle)),
+        ("F → F''\nwhole\nblock", _relative_change(last, first)),
+    ]
+
+    fig = _figure(10, 4.8, title)
+    ax_bars, ax_energy = fig.subplots(1, 2, width_ratios=[1, 1.5])
+    percents = [100 * value for _, value in changes]
+    bars = ax_bars.bar(range(3), np.nan_to_num(percents), color=["tab:blue", "tab:red", "tab:purple"], width=0.6)
+    ax_bars.set_xticks(range(3), [label for label, _ in changes])
+    for bar, percent in zip(bars, percents):
+        text = "n/a" if math.isnan(percent) else f"{percent:.1f} %"
+        ax_bars.text(
+            bar.get_x() + bar.get_width() / 2, bar.get_height(), text, ha="center", va="bottom", fontsize=TICK_SIZE
+        )
+    ax_bars.set_ylim(0, max(1.0, np.nanmax(np.nan_to_num(percents))) * 1.18)
+    _style(ax_bars, title="‖after − before‖ / ‖before‖", ylabel="relative change (%)")
+
+    num_channels = first.shape[0]
+    marker = "o" if num_channels <= BAR_LIMIT else None
+    # Thousands of channels: three noisy lines would hide each other, so show bin means instead.
+    bin_size = 1 if num_channels <= STEP_LIMIT else math.ceil(num_channels / BINS)
+    for name, features in (("F", first), ("F'", middle), ("F''", last)):
+        energy = (features.astype(np.float64) ** 2).mean(axis=(1, 2))
+        centres, means, _, _ = _binned(energy, bin_size)
+        label = name if bin_size == 1 else f"{name} (mean of each {bin_size} channels)"
+        ax_energy.plot(
+            centres, means, label=label, color=STAGE_COLORS[name], marker=marker, markersize=4, linewidth=1.2
+        )
+    _integer_ticks(ax_energy, y=False)
+    _style(ax_energy, title="energy per channel", xlabel="channel index", ylabel="mean of value² over H×W")
+    _legend(ax_energy)
+    return fig
+
+
+def compare_outputs(outputs: Mapping[str, ArrayLike], *, title: str = "Same input, different variants") -> Figure:
+    """One panel per variant with the channel-mean of its output (C, H, W), on a shared colour
+    scale, and a table of the largest absolute difference between every pair of full outputs."""
+    maps = {name: _feature_map(value, f"outputs[{name!r}]") for name, value in outputs.items()}
+    if not maps:
+        return _message_figure(title, "No outputs to compare.")
+    names = list(maps)
+    means = [maps[name].mean(axis=0) for name in names]
+    nrows, ncols = _grid_shape(len(names), 4)
+    aspect = min(max(means[0].shape[0] / means[0].shape[1], 0.25), 4.0)
+    panel_width = min(3.0, 8.4 / ncols)
+    maps_height = nrows * (panel_width * aspect + 1.1) + 0.6
+    table_height = 0.0 if len(names) < 2 else 0.32 * (len(names) + 1) + 0.7
+    fig = _figure(panel_width * ncols + 1.6, maps_height + table_height, title)
+    maps_part, table_part = fig.subfigures(2, 1, height_ratios=[maps_height, max(table_height, 1e-3)])
+
+    norm = _data_norm(*means)
+    axes = []
+    image = None
+    for index, (name, mean_map) in enumerate(zip(names, means)):
+        ax = maps_part.add_subplot(nrows, ncols, index + 1)
+        image = _show_map(ax, mean_map, cmap=FEATURE_CMAP, norm=norm)
+        first_column = index % ncols == 0
+        _style(
+            ax,
+            title=f"{name}\n{maps[name].shape[0]}×{mean_map.shape[0]}×{mean_map.shape[1]}",
+            xlabel="x (feature-map px)",
+            ylabel="y (feature-map px)" if first_column else None,
+        )
+        if not first_column:
+            ax.tick_params(labelleft=False)
+        axes.append(ax)
+    _colorbar(maps_part, image, axes, "mean over channels of F''")
+    if len(names) < 2:
+        return fig
+
+    # The table: every pair of variants, largest absolute difference over all C×H×W values.
+    ax_table = table_part.add_subplot()
+    ax_table.set_axis_off()
+    rows = [
+        [name_a]
+        + [
+            f"{np.abs(maps[name_a] - maps[name_b]).max():.3g}"
+            if maps[name_a].shape == maps[name_b].shape
+            else "shapes differ"
+            for name_b in names
+        ]
+        for name_a in names
+    ]
+    table = ax_table.table(cellText=rows, colLabels=["", *names], cellLoc="center", bbox=[0.05, 0.0, 0.9, 1.0])
+    table.auto_set_font_size(False)
+    table.set_fontsize(TICK_SIZE)
+    for (row, col), cell in table.get_celld().items():
+        if row == 0 or col == 0:
+            cell.set_text_props(fontweight="bold")
+            cell.set_facecolor("#eeeeee")
+    ax_table.set_title("max |difference| between the full outputs (all C×H×W values)", fontsize=PANEL_TITLE_SIZE)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# 12–13. Every CBAM block of a network
+# --------------------------------------------------------------------------------------------
+
+
+def layer_masks_grid(
+    image: ArrayLike,
+    masks: Mapping[str, ArrayLike],
+    *,
+    alpha: float = 0.5,
+    cmap: str | Colormap = UNIT_CMAP,
+    ncols: int = 4,
+    title: str = "Spatial masks of every CBAM block",
+) -> Figure:
+    """The spatial mask of every block, (H_i, W_i) each at its own resolution, upsampled over the
+    same image; panel titles give the block name and the mask's resolution. One colour bar, 0..1."""
+    rgb = _rgb_image(image)
+    mask_maps = {name: _map2d(value, f"masks[{name!r}]") for name, value in masks.items()}
+    if not mask_maps:
+        return _message_figure(title, "No spatial masks: the network has no CBAM block with spatial attention.")
+    fig = _figure(*_grid_size(len(mask_maps), ncols, rgb.shape[0] / rgb.shape[1], title_lines=2), title)
+    axes = _panel_grid(fig, len(mask_maps), ncols)
+    norm = _unit_norm()
+    for ax, (name, mask_map) in zip(axes, mask_maps.items()):
+        _overlay(ax, rgb, mask_map, cmap=cmap, alpha=alpha, norm=norm)
+        _style(ax, title=f"{name}\nMs {mask_map.shape[0]}×{mask_map.shape[1]}")
+        _integer_ticks(ax, nbins=3)
+    fig.supxlabel("x (image px)", fontsize=LABEL_SIZE)
+    fig.supylabel("y (image px)", fontsize=LABEL_SIZE)
+    _colorbar(fig, ScalarMappable(norm=norm, cmap=cmap), axes, "Ms (0 = suppressed, 1 = kept)")
+    return fig
+
+
+def channel_weights_heatmap(
+    weights: Mapping[str, ArrayLike],
+    *,
+    title: str = "Channel weights Mc of every CBAM block",
+) -> Figure:
+    """Mc of every block as one row of a heatmap (magma, 0..1). Blocks have different channel
+    counts C_i; a row shorter than the widest is padded with NaN, drawn light grey."""
+    rows = {name: _vector(value, f"weights[{name!r}]") for name, value in weights.items()}
+    if not rows:
+        return _message_figure(title, "No channel weights: the network has no CBAM block.")
+    width = max(len(row) for row in rows.values())
+    matrix = np.full((len(rows), width), np.nan, dtype=np.float32)
+    for index, row in enumerate(rows.values()):
+        matrix[index, : len(row)] = row
+    padded = bool(np.isnan(matrix).any())
+
+    fig = _figure(10, min(0.45 * len(rows) + 2.4, 12), title)
+    ax = fig.add_subplot()
+    cmap = matplotlib.colormaps[UNIT_CMAP].with_extremes(bad="lightgrey")
+    # "nearest" even for thousands of channels: every pixel shows one real Mc, and smoothing would
+    # blur the grey padding into the rows above and below.
+    image = ax.imshow(matrix, cmap=cmap, norm=_unit_norm(), aspect="auto", interpolation="nearest")
+    ax.set_yticks(range(len(rows)), [f"{name} (C={len(row)})" for name, row in rows.items()])
+    _integer_ticks(ax, y=False)
+    _style(ax, xlabel="channel index", ylabel="CBAM block")
+    _colorbar(fig, image, ax, "Mc (0..1)")
+    if padded:
+        fig.legend(
+            handles=[Patch(facecolor="lightgrey", edgecolor="0.5", label="no such channel in this block")],
+            loc="outside lower right",
+            fontsize=TICK_SIZE,
+        )
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# 14. The block diagram
+# --------------------------------------------------------------------------------------------
+
+_TENSOR_COLOR = "#e6e6e6"
+_POOL_COLOR = "#cfe8cf"
+_LAYER_COLOR = "#dcd0f0"
+_ACTIVATION_COLOR = "#fff2b3"
+_MAP_COLOR = "#f7c59f"
+_HIGHLIGHT_COLORS = {"channel": "#fdebd3", "spatial": "#d6eaf8"}
+
+
+def pipeline_diagram(*, highlight: str | None = None, kernel_size: int | None = None) -> Figure:
+    """A block diagram of CBAM: the channel attention module on top, the spatial one below.
+
+    ``highlight`` ("channel" or "spatial") shades that half; ``kernel_size`` writes e.g. "7×7 conv"
+    instead of "k×k conv".
+    """
+    if highlight not in (None, "channel", "spatial"):
+        raise ValueError(f"highlight must be None, 'channel' or 'spatial', got {highlight!r}")
+    conv_name = "k×k conv" if kernel_size is None else f"{kernel_size}×{kernel_size} conv"
+    fig = _figure(10, 7.2, "CBAM: F' = Mc(F) ⊗ F, then F'' = Ms(F') ⊗ F'")
+    ax = fig.add_subplot()
+    ax.set_xlim(0, 90)
+    ax.set_ylim(0, 60)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+
+    # The two halves, as rounded bands; the highlighted one is filled.
+    for half, (bottom, top), label in (
+        ("channel", (29.5, 59.5), "Channel attention module: which channels matter"),
+        ("spatial", (0.5, 26.5), "Spatial attention module: where to look"),
+    ):
+        shaded = highlight == half
+        ax.add_patch(
+            FancyBboxPatch(
+                (0.5, bottom),
+                89,
+                top - bottom,
+                boxstyle="round,pad=0,rounding_size=1.5",
+                facecolor=_HIGHLIGHT_COLORS[half] if shaded else "none",
+                edgecolor="0.3" if shaded else "0.7",
+                linewidth=2.0 if shaded else 1.0,
+                linestyle="-" if shaded else "--",
+            )
+        )
+        ax.text(
+            88.5,
+            top - 1.2,
+            label,
+            ha="right",
+            va="top",
+            fontsize=LABEL_SIZE,
+            fontweight="bold" if shaded else "normal",
+            color="0.1" if shaded else "0.35",
+        )
+
+    def box(x: float, y: float, w: float, h: float, text: str, color: str) -> None:
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.3", facecolor=color, edgecolor="0.2", linewidth=1.2
+            )
+        )
+        ax.text(x, y, text, ha="center", va="center", fontsize=LABEL_SIZE)
+
+    def operator(x: float, y: float, symbol: str) -> None:
+        ax.add_patch(Circle((x, y), 2.0, facecolor="white", edgecolor="0.2", linewidth=1.2))
+        ax.text(x, y, symbol, ha="center", va="center", fontsize=14)
+
+    def arrow(*points: tuple[float, float]) -> None:
+        """An arrow along straight segments through ``points``, with the head at the last one."""
+        codes = [Path.MOVETO] + [Path.LINETO] * (len(points) - 1)
+        ax.add_patch(
+            FancyArrowPatch(path=Path(points, codes), arrowstyle="-|>", mutation_scale=14, color="0.2", linewidth=1.4)
+        )
+
+    # Channel attention: F → AvgPool / MaxPool → shared MLP → + → σ → Mc → ⊗ (with F) → F'.
+    top_y = 40
+    box(5, top_y, 6, 6, "F\nC×H×W", _TENSOR_COLOR)
+    box(18, 46, 11, 4.5, "AvgPool\nover H×W", _POOL_COLOR)
+    box(18, 34, 11, 4.5, "MaxPool\nover H×W", _POOL_COLOR)
+    box(33, top_y, 9, 17, "shared\nMLP\nC → C/r → C", _LAYER_COLOR)
+    operator(45, top_y, "+")
+    box(53, top_y, 4, 4, "σ", _ACTIVATION_COLOR)
+    box(62, top_y, 7, 6, "Mc\nC×1×1", _MAP_COLOR)
+    operator(73, top_y, "⊗")
+    box(83, top_y, 6, 6, "F'\nC×H×W", _TENSOR_COLOR)
+    arrow((8.3, 41.5), (10.5, 46), (12.2, 46))
+    arrow((8.3, 38.5), (10.5, 34), (12.2, 34))
+    arrow((23.8, 46), (28.2, 46))
+    arrow((23.8, 34), (28.2, 34))
+    arrow((37.8, 46), (45, 46), (45, 42))
+    arrow((37.8, 34), (45, 34), (45, 38))
+    arrow((47, top_y), (50.7, top_y))
+    arrow((55.3, top_y), (58.2, top_y))
+    arrow((65.8, top_y), (71, top_y))
+    arrow((75, top_y), (79.7, top_y))
+    arrow((5, 43.3), (5, 52.5), (73, 52.5), (73, 42))  # F itself goes to ⊗
+    ax.text(40, 53.2, "F", ha="center", va="bottom", fontsize=TICK_SIZE, color="0.3")
+
+    # F' is carried down to the spatial half.
+    arrow((83, 36.7), (83, 28), (5, 28), (5, 17.3))
+
+    # Spatial attention: F' → mean / max over C → concat → conv → σ → Ms → ⊗ (with F') → F''.
+    bottom_y = 14
+    box(5, bottom_y, 6, 6, "F'\nC×H×W", _TENSOR_COLOR)
+    box(18, 20, 11, 4.5, "mean over C\n1×H×W", _POOL_COLOR)
+    box(18, 8, 11, 4.5, "max over C\n1×H×W", _POOL_COLOR)
+    box(32, bottom_y, 7, 6, "concat\n2×H×W", _TENSOR_COLOR)
+    box(44, bottom_y, 9, 6, f"{conv_name}\n2 → 1", _LAYER_COLOR)
+    box(53.5 + 1, bottom_y, 4, 4, "σ", _ACTIVATION_COLOR)
+    box(63, bottom_y, 7, 6, "Ms\n1×H×W", _MAP_COLOR)
+    operator(73, bottom_y, "⊗")
+    box(83, bottom_y, 6, 6, "F''\nC×H×W", _TENSOR_COLOR)
+    arrow((8.3, 15.5), (10.5, 20), (12.2, 20))
+    arrow((8.3, 12.5), (10.5, 8), (12.2, 8))
+    arrow((23.8, 20), (32, 20), (32, 17.3))
+    arrow((23.8, 8), (32, 8), (32, 10.7))
+    arrow((35.8, bottom_y), (39.2, bottom_y))
+    arrow((48.8, bottom_y), (52.2, bottom_y))
+    arrow((56.8, bottom_y), (59.2, bottom_y))
+    arrow((66.8, bottom_y), (71, bottom_y))
+    arrow((75, bottom_y), (79.7, bottom_y))
+    arrow((5, 10.7), (5, 3), (73, 3), (73, 12))  # F' itself goes to ⊗
+    ax.text(40, 3.6, "F'", ha="center", va="bottom", fontsize=TICK_SIZE, color="0.3")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# 15. Training
+# --------------------------------------------------------------------------------------------
+
+
+def training_curves(history: Sequence[Mapping[str, float]], *, title: str = "Training") -> Figure:
+    """Loss and accuracy per epoch. ``history`` is a list of dicts with "epoch", "loss",
+    "accuracy" and optionally "val_accuracy" (and "val_loss"); a missing value is a gap."""
+    if not history:
+        return _message_figure(title, "No training history yet.")
+
+    def column(key: str) -> np.ndarray:
+        return np.array([float(entry.get(key, math.nan)) for entry in history], dtype=np.float64)
+
+    epochs = column("epoch")
+    marker = "o" if len(history) <= 50 else None
+    fig = _figure(10, 4.2, title)
+    ax_loss, ax_accuracy = fig.subplots(1, 2)
+    for ax, keys, ylabel in (
+        (ax_loss, (("loss", "training loss", "tab:blue"), ("val_loss", "validation loss", "tab:orange")), "loss"),
+        (
+            ax_accuracy,
+            (("accuracy", "training accuracy", "tab:blue"), ("val_accuracy", "validation accuracy", "tab:orange")),
+            "accuracy",
+        ),
+    ):
+        for key, label, color in keys:
+            values = column(key)
+            if np.isfinite(values).any():
+                ax.plot(epochs, values, label=label, color=color, marker=marker, markersize=4, linewidth=1.5)
+        _integer_ticks(ax, y=False)
+        _style(ax, title=ylabel, xlabel="epoch", ylabel=ylabel)
+        _legend(ax)
+    accuracies = np.concatenate([column("accuracy"), column("val_accuracy")])
+    accuracies = accuracies[np.isfinite(accuracies)]
+    if accuracies.size and accuracies.min() >= 0:
+        ax_accuracy.set_ylim(0, 1.02 if accuracies.max() <= 1 else 102)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Export
+# --------------------------------------------------------------------------------------------
+
+
+def figure_to_png(fig: Figure, dpi: int = 120) -> bytes:
+    """The figure rendered as PNG bytes (e.g. for ``st.download_button``), without pyplot."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()

@@ -1,0 +1,41 @@
+"""Full CBAM: F → F' → F'', the three arrangements, and the paper / authors / blog variants."""
+
+import streamlit as st
+
+from cbam import explore, plots
+from ui import common
+
+state = common.current()
+st.title("Full CBAM: F → F' → F''")
+if not state.layers:
+    st.info("This model has no CBAM block to show.")
+    st.stop()
+
+timed, choice = common.block_trace(state)
+t, block = timed.trace, choice.block
+common.show_block_notes(state, choice)
+common.show_timings(timed)
+
+c1, c2, c3 = st.columns(3)
+c1.metric("‖F' − F‖ / ‖F‖", f"{explore.relative_change(t.x, t.x_channel):.1%}", help="what channel attention changed")
+c2.metric("‖F'' − F'‖ / ‖F'‖", f"{explore.relative_change(t.x_channel, t.out):.1%}", help="what spatial attention changed")
+c3.metric("‖F'' − F‖ / ‖F‖", f"{explore.relative_change(t.x, t.out):.1%}", help="what the whole block changed")
+common.show(plots.step_changes(common.first(t.x), common.first(t.x_channel), common.first(t.out)), key="step_changes")
+
+st.header("Three arrangements, same weights")
+st.markdown("The paper compares channel-then-spatial (its choice, best in Table 3), spatial-then-channel, and both "
+            "in parallel (both maps computed from F, then multiplied in). Here the three share this block's weights, "
+            "so only the arrangement differs.")
+
+
+common.show(plots.compare_outputs(common.cached_comparison("arrangements", state.model_name, state.image_key, state.layer, state.ratio, state.kernel),
+                                  title="Output F'' (channel mean) of each arrangement"), key="arrangements")
+
+st.header("Paper, authors' code and blog version, same weights")
+st.markdown("The same MLP weights and kernel in the three published forms. What differs is structure only: the MLP "
+            "bias (authors: learned bias; here the block's own, or zero), the order of the pooled maps (the kernel's "
+            "two input planes are swapped to match), and the authors' BatchNorm after the convolution.")
+
+
+common.show(plots.compare_outputs(common.cached_comparison("variants", state.model_name, state.image_key, state.layer, state.ratio, state.kernel),
+                                  title="Output F'' (channel mean) of each variant"), key="variants")

@@ -1,0 +1,173 @@
+"""The Streamlit app through AppTest: every page, uploads, sliders, page switches, bad files."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+PAGES = ["pages/start.py", "pages/channel.py", "pages/spatial.py", "pages/full.py", "pages/layers.py"]
+
+
+def png_bytes(seed: int = 0, size=(120, 90)) -> bytes:
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    pixels[20:60, 30:80] = (250, 20, 20)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def new_app() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    for m in at.metric:
+        if m.label == label:
+            return m.value
+    raise AssertionError(f"no metric {label!r} among {[m.label for m in at.metric]}")
+
+
+def go(at: AppTest, page: str) -> AppTest:
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def upload(at: AppTest, name: str, content: bytes) -> AppTest:
+    at.radio(key="w.source").set_value("Upload").run()
+    at.sidebar.get("file_uploader")[0].upload(name, content, "image/png").run()
+    return at
+
+
+@pytest.fixture(scope="module")
+def app() -> AppTest:
+    return new_app()
+
+
+def test_every_page_renders_with_the_default_sample(app):
+    assert app.session_state["lab.image_label"] == "Cat (Chelsea)"
+    for page in PAGES:
+        go(app, page)
+        assert not app.error, [e.value for e in app.error]
+        assert len(app.main.get("image")) >= 1, page
+
+
+def test_sidebar_controls_exist_and_are_labelled(app):
+    labels = {w.label for w in app.sidebar.get("selectbox")} | {w.label for w in app.sidebar.get("select_slider")}
+    assert {"Model", "Layer", "Device", "Reduction ratio r", "Spatial kernel size k"} <= labels
+    assert "cpu" in app.selectbox(key="w.device").options or "CPU" in app.selectbox(key="w.device").options
+
+
+def test_upload_is_used_and_kept_across_pages():
+    at = new_app()
+    upload(at, "red_box.png", png_bytes(1))
+    assert not at.exception and not at.error
+    assert at.session_state["lab.image_label"] == "red_box.png"
+    key = at.session_state["lab.image_key"]
+    for page in PAGES[1:]:
+        go(at, page)
+        assert at.session_state["lab.image_key"] == key, page
+        assert at.session_state["lab.image_label"] == "red_box.png"
+    # the sidebar is drawn on every page, even when a page runs without app.py
+    assert any(w.label == "Model" for w in at.sidebar.get("selectbox"))
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("empty.png", b""),
+        ("page.png", b"<!doctype html><html><body>not an image</body></html>"),
+        ("truncated.png", png_bytes(2)[:200]),
+        ("archive.jpg", b"PK\x03\x04" + b"\x00" * 100),
+    ],
+)
+def test_bad_files_get_a_clear_error_and_the_app_keeps_working(name, content):
+    at = new_app()
+    upload(at, "good.png", png_bytes(3))
+    good_key = at.session_state["lab.image_key"]
+    upload(at, name, content)
+    assert not at.exception
+    assert any(name in e.value for e in at.error), [e.value for e in at.error]
+    assert at.session_state["lab.image_key"] == good_key  # the last good image stays
+    go(at, "pages/spatial.py")
+    assert any(name in e.value for e in at.error)
+    # and the next good image works
+    upload(at, "better.png", png_bytes(4))
+    assert at.session_state["lab.image_label"] == "better.png" and not at.error
+
+
+def test_reduction_ratio_slider_changes_the_hidden_width():
+    at = go(new_app(), "pages/channel.py")
+    channels = int(metric(at, "Channels C"))
+    own = at.select_slider(key="w.ratio").value
+    assert int(metric(at, "Hidden width C/r")) == max(1, channels // own)
+    assert not any("freshly initialised" in w.value for w in at.warning)
+    other = 4 if own != 4 else 8
+    at.select_slider(key="w.ratio").set_value(other).run()
+    assert not at.exception
+    assert int(metric(at, "Reduction ratio r")) == other
+    assert int(metric(at, "Hidden width C/r")) == max(1, channels // other)
+    assert int(metric(at, "MLP parameters").replace(",", "")) > 0
+    assert any("freshly initialised" in w.value for w in at.warning)
+
+
+def test_kernel_slider_changes_the_kernel():
+    at = go(new_app(), "pages/spatial.py")
+    assert metric(at, "Kernel k") == "7×7"
+    at.select_slider(key="w.kernel").set_value(3).run()
+    assert not at.exception
+    assert metric(at, "Kernel k") == "3×3"
+    assert metric(at, "Conv parameters") == str(2 * 3 * 3)
+    at.select_slider(key="w.kernel").set_value(11).run()
+    assert metric(at, "Conv parameters") == str(2 * 11 * 11)
+    # the page's own controls rerun without errors
+    at.slider(key="spatial.alpha").set_value(0.9).run()
+    at.toggle(key="spatial.window").set_value(False).run()
+    assert not at.exception
+
+
+def test_layer_choice_and_model_choice():
+    at = new_app()
+    layers = at.selectbox(key="w.layer").options
+    assert len(layers) >= 4
+    at.selectbox(key="w.layer").set_value(at.session_state["lab.state"].layers[0] if "lab.state" in at.session_state
+                                          else "stages.0.cbam").run()
+    go(at, "pages/channel.py")
+    assert not at.exception
+    at.selectbox(key="w.model").set_value("untrained-resnet50").run()
+    assert not at.exception
+    go(at, "pages/layers.py")
+    assert not at.exception and not at.error
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 16  # one row per CBAM block of ResNet-50
+
+
+def test_device_choice_offers_only_what_exists():
+    import torch
+
+    at = new_app()
+    options = at.selectbox(key="w.device").options
+    assert "CPU" in options
+    assert ("CUDA (GPU)" in options) == torch.cuda.is_available()
+    if torch.cuda.is_available():
+        at.selectbox(key="w.device").set_value("cuda").run()
+        go(at, "pages/channel.py")
+        assert any("CUDA" in c.value for c in at.caption)
+
+
+def test_channel_page_widgets():
+    at = go(new_app(), "pages/channel.py")
+    at.toggle(key="channel.sort").set_value(False).run()
+    at.number_input(key="channel.one").set_value(3).run()
+    assert not at.exception
+    assert any("M_c[3]" in latex.value for latex in at.latex)

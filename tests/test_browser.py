@@ -1,0 +1,149 @@
+"""A real browser against a real server: upload an image on a fresh server, visit every page.
+
+Starts ``streamlit run app.py`` headless on a free loopback port and drives Debian's Chromium with
+Playwright. Screenshots of every page are saved to ``artifacts/screenshots/`` (the README uses them).
+Skipped only where Chromium is missing and CI is not set; in CI a missing browser fails.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PAGES = ["Channel attention", "Spatial attention", "Full CBAM", "Layer by layer", "Start here"]
+
+pytestmark = pytest.mark.browser
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI") == "true":
+        raise RuntimeError("Chromium is required for the browser test in CI")
+    pytest.skip("Chromium is not installed", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    log = open(ROOT / "artifacts" / "streamlit-browser-test.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        raise RuntimeError("the Streamlit server did not come up within 60 s")
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                  "--disable-background-networking", "--disable-component-update"],
+        )
+        yield b
+        b.close()
+
+
+def wait_until_idle(page, timeout_ms: int = 90_000) -> None:
+    """Until Streamlit has finished running the script (its status widget is gone)."""
+    page.wait_for_timeout(400)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
+    page.wait_for_timeout(400)
+
+
+def make_image(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 255, (160, 200, 3), dtype=np.uint8)
+    pixels[40:110, 60:150] = (240, 30, 30)
+    path = tmp_path / "browser_upload.png"
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def page_problems(page) -> list[str]:
+    problems = [e.inner_text()[:300] for e in page.locator("[data-testid='stException']").all()]
+    problems += [e.inner_text()[:300] for e in page.locator("[data-testid='stAlertContentError']").all()]
+    return problems
+
+
+def test_upload_survives_every_page_switch_on_a_fresh_server(server, browser, tmp_path):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    page.goto(server)
+    wait_until_idle(page)
+    page.screenshot(path=str(SHOTS / "0-start-default.png"), full_page=True)
+
+    page.get_by_text("Upload", exact=True).click()
+    wait_until_idle(page)
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(make_image(tmp_path)))
+    wait_until_idle(page)
+    sidebar = page.locator("[data-testid='stSidebar']")
+    assert "browser_upload.png" in sidebar.inner_text()
+
+    for number, title in enumerate(PAGES, start=1):
+        page.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
+        wait_until_idle(page)
+        assert "browser_upload.png" in sidebar.inner_text(), f"the uploaded image was lost on {title!r}"
+        assert page_problems(page) == [], title
+        images = page.locator("[data-testid='stMain'] [data-testid='stImage'] img")
+        assert images.count() >= 1, f"no figure rendered on {title!r}"
+        for i in range(images.count()):  # every figure really loaded and has a size
+            image = images.nth(i)
+            image.scroll_into_view_if_needed()
+            page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=image.element_handle(), timeout=20_000)
+        page.screenshot(path=str(SHOTS / f"{number}-{title.lower().replace(' ', '-')}.png"), full_page=True)
+    page.close()
+
+
+def test_a_bad_upload_shows_an_error_and_the_app_goes_on(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.goto(server)
+    wait_until_idle(page)
+    page.get_by_text("Upload", exact=True).click()
+    wait_until_idle(page)
+    bad = tmp_path / "not_really.png"
+    bad.write_text("<html><body>hello</body></html>")
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(bad))
+    wait_until_idle(page)
+    assert page.locator("[data-testid='stException']").count() == 0
+    errors = page.locator("[data-testid='stAlertContentError']")
+    assert errors.count() >= 1 and "not_really.png" in errors.first.inner_text()
+    page.screenshot(path=str(SHOTS / "bad-upload.png"), full_page=True)
+    page.locator("[data-testid='stSidebarNav']").get_by_text("Spatial attention", exact=True).click()
+    wait_until_idle(page)
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.locator("[data-testid='stMain'] [data-testid='stImage'] img").count() >= 1
+    page.close()

@@ -1,0 +1,342 @@
+"""The Streamlit layer shared by every page: session state, the sidebar, cached computations.
+
+State lives in plain session-state keys (``lab.*``), not in the widgets' own keys. Streamlit
+drops a widget's state on any run in which the widget is not drawn, and an uploaded file lives only
+in its uploader; copying both into ``lab.*`` keys means a page switch can never lose the image or
+the settings, even on a run where the sidebar was not drawn (see the note in app.py).
+
+Pages read ``current()`` and call the ``cached_*`` functions; they never compute tensors themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+import torch
+from matplotlib.figure import Figure
+
+from cbam import cbam_blocks, explore, images, plots, samples, zoo
+from cbam.explore import BlockChoice, NetworkRun, TimedTrace
+from cbam.modules import CBAM
+
+DEFAULT_SAMPLE = "cat.jpg"
+DEFAULT_MODEL = None  # None: the first model of the zoo
+
+
+# --------------------------------------------------------------------------------------------
+# Cached computations (no widgets inside)
+# --------------------------------------------------------------------------------------------
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+def cached_model(name: str) -> tuple[torch.nn.Module, zoo.ModelCard]:
+    return zoo.load_model(name)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_decode(image_bytes: bytes) -> tuple[np.ndarray, str]:
+    """Decode untrusted bytes; returns the RGB pixels and a description. Raises images.ImageError."""
+    image = images.load_image(image_bytes)
+    return np.asarray(image), images.describe(image)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_input(image_key: str, _image_bytes: bytes, size: int, mean: tuple, std: tuple) -> tuple[torch.Tensor, np.ndarray]:
+    """The model input (1, 3, size, size) and the size×size pixels it was made from.
+
+    ``image_key`` (a hash of the bytes) is the cache key; the bytes themselves are not hashed again."""
+    image = images.load_image(_image_bytes)
+    return images.to_tensor(image, size, mean, std), images.tensor_to_display(image, size)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Running the network…")
+def cached_run(model_name: str, image_key: str, device: str) -> NetworkRun:
+    model, card = cached_model(model_name)
+    x, _ = model_input(model_name, image_key)
+    return explore.run_network(model, x, device)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def cached_block(model_name: str, layer: str, ratio: int, kernel: int) -> BlockChoice:
+    model, card = cached_model(model_name)
+    block = model.get_submodule(layer)
+    return explore.block_with(block, ratio, kernel, seed=0, block_is_trained=card.trained)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def cached_block_trace(model_name: str, image_key: str, layer: str, ratio: int, kernel: int, device: str) -> TimedTrace:
+    run = cached_run(model_name, image_key, device)
+    choice = cached_block(model_name, layer, ratio, kernel)
+    result = explore.timed_trace(choice.block, run.traces[layer].x, device)
+    choice.block.to("cpu")
+    return result
+
+
+def model_input(model_name: str, image_key: str) -> tuple[torch.Tensor, np.ndarray]:
+    """This session's image as the named model's input, and the pixels the model sees."""
+    card = cached_model(model_name)[1]
+    return cached_input(image_key, st.session_state["lab.image_bytes"], card.input_size, card.mean, card.std)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def cached_comparison(kind: str, model_name: str, image_key: str, layer: str, ratio: int, kernel: int) -> dict:
+    """F'' of the chosen block in each arrangement (kind="arrangements") or published form (kind="variants")."""
+    x = cached_block_trace(model_name, image_key, layer, ratio, kernel, "cpu").trace.x
+    block = cached_block(model_name, layer, ratio, kernel).block
+    blocks = explore.arrangements_of(block) if kind == "arrangements" else explore.variants_of(block)
+    return explore.outputs_of(blocks, x)
+
+
+# --------------------------------------------------------------------------------------------
+# The state every page sees
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LabState:
+    image_key: str
+    image_label: str
+    image_pixels: np.ndarray
+    model_name: str
+    card: zoo.ModelCard
+    layer: str
+    layers: list[str]
+    ratio: int
+    kernel: int
+    device: str
+
+    @property
+    def block(self) -> CBAM:
+        return cached_model(self.model_name)[0].get_submodule(self.layer)
+
+
+def _default(key: str, value) -> None:
+    if f"lab.{key}" not in st.session_state:
+        st.session_state[f"lab.{key}"] = value
+
+
+def _set_image(image_bytes: bytes, label: str) -> bool:
+    """Adopt new image bytes if they decode; otherwise show why and keep the last good image."""
+    try:
+        cached_decode(image_bytes)
+    except images.ImageError as error:
+        st.session_state["lab.image_error"] = f"{label}: {error}"
+        return False
+    st.session_state["lab.image_bytes"] = image_bytes
+    st.session_state["lab.image_key"] = hashlib.sha256(image_bytes).hexdigest()[:16]
+    st.session_state["lab.image_label"] = label
+    st.session_state["lab.image_error"] = None
+    return True
+
+
+def _ensure_defaults() -> None:
+    if "lab.image_bytes" not in st.session_state:
+        sample = samples.get_sample(DEFAULT_SAMPLE)
+        _set_image(sample.path.read_bytes(), sample.title)
+        st.session_state["lab.sample"] = sample.file
+    _default("image_error", None)
+    _default("source", "Sample image")
+    _default("model", DEFAULT_MODEL or zoo.model_cards()[0].name)
+    _default("device", "cpu")
+    _default("upload_id", None)
+    _default("camera_id", None)
+
+
+def _widget(key: str) -> str:
+    """The widget key mirroring ``lab.<key>``, set from it before the widget is drawn.
+
+    ``lab.<key>`` is the truth: the widget's ``on_change`` (``_keep``) copies a user's change into
+    it, and every run copies it back into the widget, which may have been dropped or re-created."""
+    widget_key = f"w.{key}"
+    if f"lab.{key}" in st.session_state:
+        st.session_state[widget_key] = st.session_state[f"lab.{key}"]
+    return widget_key
+
+
+def _keep(key: str) -> None:
+    st.session_state[f"lab.{key}"] = st.session_state[f"w.{key}"]
+
+
+def _image_controls() -> None:
+    sidebar = st.sidebar
+    sidebar.radio("Image source", ["Sample image", "Upload", "Camera"], key=_widget("source"),
+                  on_change=_keep, args=("source",), horizontal=True)
+    source = st.session_state["lab.source"]
+    if source == "Sample image":
+        gallery = samples.sample_images()
+        titles = {s.file: s.title for s in gallery}
+        _default("sample", DEFAULT_SAMPLE)
+        chosen = sidebar.selectbox("Sample", list(titles), format_func=titles.get, key=_widget("sample"),
+                                   on_change=_keep, args=("sample",))
+        if st.session_state.get("lab.image_label") != titles[chosen]:
+            _set_image(samples.get_sample(chosen).path.read_bytes(), titles[chosen])
+        sample = samples.get_sample(chosen)
+        sidebar.caption(f"{sample.credit} — {sample.licence}")
+    elif source == "Upload":
+        upload = sidebar.file_uploader("Image", type=list(images.SUPPORTED_EXTENSIONS), key="w.upload")
+        if upload is not None and upload.file_id != st.session_state["lab.upload_id"]:
+            st.session_state["lab.upload_id"] = upload.file_id
+            if upload.size > images.DEFAULT_MAX_BYTES:
+                st.session_state["lab.image_error"] = (
+                    f"{upload.name}: the file is {upload.size / 2**20:.1f} MiB; the limit is "
+                    f"{images.DEFAULT_MAX_BYTES / 2**20:.0f} MiB."
+                )
+            else:
+                _set_image(upload.getvalue(), upload.name)
+    else:
+        photo = sidebar.camera_input("Take a photo", key="w.camera")
+        if photo is not None and photo.file_id != st.session_state["lab.camera_id"]:
+            st.session_state["lab.camera_id"] = photo.file_id
+            _set_image(photo.getvalue(), "Camera photo")
+    show_image_error()
+    pixels, description = cached_decode(st.session_state["lab.image_bytes"])
+    sidebar.image(pixels, caption=f"{st.session_state['lab.image_label']} · {description}", width="stretch")
+
+
+def _block_label(model_name: str, layer: str, run: NetworkRun | None) -> str:
+    block = cached_model(model_name)[0].get_submodule(layer)
+    if run is not None and layer in run.traces:
+        h, w = run.traces[layer].x.shape[-2:]
+        return f"{layer} · {block.channels} ch · {h}×{w}"
+    return f"{layer} · {block.channels} ch"
+
+
+def render_sidebar() -> LabState:
+    """Draw the shared controls and return the state every page works from."""
+    _ensure_defaults()
+    _image_controls()
+    sidebar = st.sidebar
+    cards = {c.name: c for c in zoo.model_cards()}
+    if st.session_state["lab.model"] not in cards:
+        st.session_state["lab.model"] = next(iter(cards))
+    model_name = sidebar.selectbox("Model", list(cards), format_func=lambda n: cards[n].title,
+                                   key=_widget("model"), on_change=_keep, args=("model",))
+    card = cards[model_name]
+    if not card.trained:
+        sidebar.warning("Untrained network: its weights are random, so its attention has not been learned.")
+
+    devices = explore.available_devices()
+    if st.session_state["lab.device"] not in devices:
+        st.session_state["lab.device"] = "cpu"
+    device = sidebar.selectbox("Device", devices, key=_widget("device"), on_change=_keep, args=("device",),
+                               format_func=lambda d: {"cpu": "CPU", "cuda": "CUDA (GPU)", "mps": "MPS (Apple GPU)"}[d])
+
+    model, _ = cached_model(model_name)
+    layers = [name for name, _ in cbam_blocks(model)]
+    if not layers:
+        sidebar.info("This model has no CBAM blocks.")
+    run = safe_run(model_name, st.session_state["lab.image_key"], device)
+    if st.session_state.get("lab.layer") not in layers and layers:
+        st.session_state["lab.layer"] = layers[-1]
+    layer = sidebar.selectbox("Layer", layers, key=_widget("layer"), on_change=_keep, args=("layer",),
+                              format_func=lambda name: _block_label(model_name, name, run)) if layers else ""
+
+    ratio = kernel = 0
+    if layers:
+        block = model.get_submodule(layer)
+        ratios = explore.sensible_ratios(block.channels)
+        if block.reduction_ratio not in ratios:
+            ratios = sorted({*ratios, block.reduction_ratio})
+        if st.session_state.get("lab.rk_for") != (model_name, layer):  # a new block: start from its own r and k
+            st.session_state["lab.rk_for"] = (model_name, layer)
+            st.session_state["lab.ratio"] = block.reduction_ratio
+            st.session_state["lab.kernel"] = block.kernel_size or 7
+        ratio = sidebar.select_slider("Reduction ratio r", ratios, key=_widget("ratio"), on_change=_keep, args=("ratio",),
+                                      help="The shared MLP's hidden layer has max(1, C // r) units.")
+        kernel = sidebar.select_slider("Spatial kernel size k", explore.kernel_sizes(11), key=_widget("kernel"),
+                                       on_change=_keep, args=("kernel",),
+                                       help="The spatial attention convolution is k×k over the 2 pooled maps.")
+        sidebar.caption(f"Block's own setting: r = {block.reduction_ratio}, k = {block.kernel_size}; "
+                        f"C = {block.channels}, hidden width = {explore.hidden_width(block.channels, ratio)}")
+
+    pixels, _ = cached_decode(st.session_state["lab.image_bytes"])
+    return LabState(
+        image_key=st.session_state["lab.image_key"],
+        image_label=st.session_state["lab.image_label"],
+        image_pixels=pixels,
+        model_name=model_name,
+        card=card,
+        layer=layer,
+        layers=layers,
+        ratio=ratio,
+        kernel=kernel,
+        device=device,
+    )
+
+
+def safe_run(model_name: str, image_key: str, device: str) -> NetworkRun:
+    """The network's run on ``device``, or on the CPU with a warning when that device fails."""
+    try:
+        return cached_run(model_name, image_key, device)
+    except (RuntimeError, torch.cuda.OutOfMemoryError) as error:
+        if device == "cpu":
+            raise
+        st.warning(f"{device.upper()} failed ({str(error).splitlines()[0][:200]}); using the CPU instead.")
+        st.session_state["lab.device"] = "cpu"
+        return cached_run(model_name, image_key, "cpu")
+
+
+def current() -> LabState:
+    """The state every page works from.
+
+    app.py draws the sidebar and leaves its state under ``lab.fresh`` for the page of the same
+    run, which takes it (so it is used once). A page run without app.py (see app.py's note) draws
+    the sidebar itself. Fragments must not call this: pass them the state instead.
+    """
+    state = st.session_state.pop("lab.fresh", None)
+    return state if state is not None else render_sidebar()
+
+
+def block_trace(state: LabState) -> tuple[TimedTrace, BlockChoice]:
+    """The chosen block (with the user's r and k) traced on its input F from the network."""
+    choice = cached_block(state.model_name, state.layer, state.ratio, state.kernel)
+    try:
+        result = cached_block_trace(state.model_name, state.image_key, state.layer, state.ratio, state.kernel, state.device)
+    except (RuntimeError, torch.cuda.OutOfMemoryError) as error:
+        if state.device == "cpu":
+            raise
+        st.warning(f"{state.device.upper()} failed ({str(error).splitlines()[0][:200]}); using the CPU instead.")
+        result = cached_block_trace(state.model_name, state.image_key, state.layer, state.ratio, state.kernel, "cpu")
+    return result, choice
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering helpers
+# --------------------------------------------------------------------------------------------
+
+
+def show(fig: Figure, *, key: str | None = None, caption: str | None = None) -> None:
+    """Render a figure as a PNG (with a download button when ``key`` is given), then release it."""
+    png = plots.figure_to_png(fig)
+    fig.clear()
+    st.image(png, caption=caption, width="stretch")
+    if key is not None:
+        st.download_button("Download PNG", png, file_name=f"{key}.png", mime="image/png", key=f"dl.{key}")
+
+
+def show_image_error() -> None:
+    """Why the last file was refused, at the top of the page, until a good image replaces it."""
+    error = st.session_state.get("lab.image_error")
+    if error:
+        st.error(f"That file could not be used. {error} The previous image is still shown.", icon=":material/error:")
+
+
+def show_block_notes(state: LabState, choice: BlockChoice) -> None:
+    if not state.card.trained:
+        st.info("This network is untrained: the block's weights are random, so what you see is the mechanism, "
+                "not learned attention.")
+    for note in choice.notes:
+        st.warning(note)
+
+
+def show_timings(result: TimedTrace) -> None:
+    parts = " · ".join(f"{label}: {ms:.2f} ms" for label, ms in result.milliseconds.items())
+    st.caption(f"Measured on {result.device.upper()}: {parts}")
+
+
+def first(t: torch.Tensor | None) -> torch.Tensor | None:
+    """The first sample of a batch-first tensor."""
+    return None if t is None else t[0]
