@@ -285,6 +285,7 @@ def channel_computation(block: CBAM, t: CBAMTrace, channel: int, sample: int = 0
     """The numbers of Eq. 2 for one channel c, from the trace: F^c_avg, F^c_max, MLP outputs,
     their sum, and Mc_c = σ(sum). Values of poolings the block does not use are left out."""
     numbers: dict[str, float] = {}
+    t = CBAMTrace(**{k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in vars(t).items()})
     for pool in ("avg", "max"):
         pooled = getattr(t, f"{pool}_pool")
         if pooled is not None:
