@@ -7,8 +7,8 @@ their title: random weights are never presented as learned ones.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import nn
