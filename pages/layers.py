@@ -26,7 +26,7 @@ weights = {name: t.channel_weights[0] for name, t in run.traces.items()}
 
 @st.fragment
 def mask_grid(pixels, masks) -> None:
-    alpha = st.slider("Mask opacity", 0.0, 1.0, 0.55, 0.05, key="layers.alpha")
+    alpha = common.opacity_slider()
     common.show(plots.layer_masks_grid(pixels, masks, alpha=alpha), key="layer_masks")
 
 

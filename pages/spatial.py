@@ -48,7 +48,7 @@ st.header("4 · Ms over the image")
 @st.fragment
 def overlay(mask, pixels, k, stride) -> None:
     c1, c2, c3 = st.columns(3)
-    alpha = c1.slider("Mask opacity", 0.0, 1.0, 0.55, 0.05, key="spatial.alpha")
+    alpha = common.opacity_slider(c1)
     cmap = c2.selectbox("Colour map", ["magma", "viridis", "jet", "gray"], key="spatial.cmap")
     show_window = c3.toggle("Show the k×k window", value=True, key="spatial.window")
     common.show(plots.mask_overlay(pixels, mask, alpha=alpha, cmap=cmap,

@@ -132,7 +132,7 @@ def test_kernel_slider_changes_the_kernel():
     at.select_slider(key="w.kernel").set_value(11).run()
     assert metric(at, "Conv parameters") == str(2 * 11 * 11)
     # the page's own controls rerun without errors
-    at.slider(key="spatial.alpha").set_value(0.9).run()
+    at.slider(key="w.alpha").set_value(0.9).run()
     at.toggle(key="spatial.window").set_value(False).run()
     assert not at.exception
 
@@ -171,3 +171,51 @@ def test_channel_page_widgets():
     at.number_input(key="channel.one").set_value(3).run()
     assert not at.exception
     assert any("M_c[3]" in latex.value for latex in at.latex)
+
+
+def app_with_link(**params) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_a_lesson_link_opens_exactly_that_view():
+    at = app_with_link(sample="coffee.jpg", model="untrained-resnet50", layer="layer2.0.cbam", r="4", k="3", alpha="0.8")
+    assert at.session_state["lab.image_label"] == "Coffee cup"
+    assert at.selectbox(key="w.model").value == "untrained-resnet50"
+    assert at.selectbox(key="w.layer").value == "layer2.0.cbam"
+    assert at.select_slider(key="w.ratio").value == 4 and at.select_slider(key="w.kernel").value == 3
+    go(at, "pages/spatial.py")
+    assert metric(at, "Kernel k") == "3×3"
+    assert at.slider(key="w.alpha").value == pytest.approx(0.8)
+
+
+def test_the_url_follows_the_controls():
+    at = new_app()
+    at.select_slider(key="w.kernel").set_value(5).run()
+    assert at.query_params["k"] == "5"
+    assert at.query_params["sample"] == "cat.jpg"
+    at.selectbox(key="w.sample").set_value("rocket.jpg").run()
+    assert at.query_params["sample"] == "rocket.jpg"
+    upload(at, "mine.png", png_bytes(9))
+    assert "sample" not in at.query_params  # an upload cannot travel in a link
+
+
+def test_a_link_can_hide_controls_from_students():
+    at = app_with_link(model="untrained-smallnet", r="4", hide="model,ratio,image")
+    labels = {w.label for w in at.sidebar.get("selectbox")} | {w.label for w in at.sidebar.get("select_slider")}
+    assert "Model" not in labels and "Reduction ratio r" not in labels and "Image source" not in {r.label for r in at.radio}
+    assert "Layer" in labels and "Spatial kernel size k" in labels
+    go(at, "pages/channel.py")
+    assert metric(at, "Reduction ratio r") == "4"
+    assert at.query_params["hide"] == "model,ratio,image"
+
+
+def test_a_broken_link_still_opens():
+    at = app_with_link(model="no-such-model", r="many", sample="missing.jpg")
+    assert any("could not be used" in i.value for i in at.info)
+    assert at.session_state["lab.image_label"] == "Cat (Chelsea)"
+    assert not at.error

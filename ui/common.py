@@ -196,6 +196,11 @@ def _image_controls() -> None:
     sidebar.image(pixels, caption=f"{st.session_state['lab.image_label']} · {description}", width="stretch")
 
 
+def _ensure_image_shown() -> None:
+    pixels, description = cached_decode(st.session_state["lab.image_bytes"])
+    st.sidebar.image(pixels, caption=f"{st.session_state['lab.image_label']} · {description}", width="stretch")
+
+
 def _block_label(model_name: str, layer: str, run: NetworkRun | None) -> str:
     block = cached_model(model_name)[0].get_submodule(layer)
     if run is not None and layer in run.traces:
@@ -204,16 +209,124 @@ def _block_label(model_name: str, layer: str, run: NetworkRun | None) -> str:
     return f"{layer} · {block.channels} ch"
 
 
+# Controls a lesson link can hide from students (``?hide=model,layer``), and their sidebar labels.
+HIDEABLE = {"image": "Image", "model": "Model", "device": "Device", "layer": "Layer",
+            "ratio": "Reduction ratio r", "kernel": "Spatial kernel size k"}
+# Query parameter → session key: the state a lesson link carries (the page is the URL's path).
+URL_PARAMS = {"sample": "sample", "model": "model", "layer": "layer", "r": "ratio", "k": "kernel",
+              "device": "device", "alpha": "alpha", "hide": "hidden"}
+
+
+def _hidden(name: str) -> bool:
+    return name in st.session_state.get("lab.hidden", ())
+
+
+def _read_lesson_link() -> None:
+    """Once per session: adopt the state a lesson link carries. Unknown or invalid values are ignored
+    (with a note), so a stale link still opens."""
+    if st.session_state.get("lab.url_read"):
+        return
+    st.session_state["lab.url_read"] = True
+    params, ignored = st.query_params, []
+    if "sample" in params:
+        try:
+            sample = samples.get_sample(params["sample"])
+            st.session_state["lab.sample"] = sample.file
+            st.session_state["lab.source"] = "Sample image"
+            _set_image(sample.path.read_bytes(), sample.title)
+        except KeyError:
+            ignored.append("sample")
+    if "model" in params:
+        if params["model"] in {c.name for c in zoo.model_cards()}:
+            st.session_state["lab.model"] = params["model"]
+        else:
+            ignored.append("model")
+    if "device" in params:
+        st.session_state["lab.device"] = params["device"]  # checked against this machine's devices later
+    if "layer" in params:
+        st.session_state["lab.layer"] = params["layer"]  # checked against the model's blocks later
+    for name, key in (("r", "url_ratio"), ("k", "url_kernel")):
+        if name in params:
+            try:
+                st.session_state[f"lab.{key}"] = int(params[name])
+            except ValueError:
+                ignored.append(name)
+    if "alpha" in params:
+        try:
+            st.session_state["lab.alpha"] = min(1.0, max(0.0, float(params["alpha"])))
+        except ValueError:
+            ignored.append("alpha")
+    if "hide" in params:
+        st.session_state["lab.hidden"] = tuple(h for h in params["hide"].split(",") if h in HIDEABLE)
+    if ignored:
+        st.session_state["lab.url_note"] = f"The link's {', '.join(ignored)} could not be used; defaults are shown instead."
+
+
+def _write_lesson_link(state: LabState) -> None:
+    """Keep the URL's query parameters equal to what is on screen, so the address bar is a lesson link."""
+    wanted = {"model": state.model_name, "device": state.device}
+    if state.layer:
+        wanted.update(layer=state.layer, r=str(state.ratio), k=str(state.kernel))
+    if st.session_state.get("lab.source") == "Sample image":
+        wanted["sample"] = st.session_state["lab.sample"]
+    if "lab.alpha" in st.session_state:
+        wanted["alpha"] = f"{st.session_state['lab.alpha']:.2f}"
+    if st.session_state.get("lab.hidden"):
+        wanted["hide"] = ",".join(st.session_state["lab.hidden"])
+    for key in [k for k in st.query_params if k in URL_PARAMS and k not in wanted]:
+        del st.query_params[key]  # other parameters (e.g. Streamlit's own ?embed=true) are left alone
+    for key, value in wanted.items():
+        if st.query_params.get(key) != value:
+            st.query_params[key] = value
+
+
+def lesson_link(hidden: tuple[str, ...] = ()) -> str:
+    """The address of this view, optionally hiding some controls for students."""
+    from urllib.parse import urlencode, urlsplit, urlunsplit
+
+    params = {k: v for k, v in st.query_params.to_dict().items() if k != "hide"}
+    if hidden:
+        params["hide"] = ",".join(hidden)
+    base = st.context.url or "http://localhost:8501/"
+    parts = urlsplit(base)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(params), ""))
+
+
+def opacity_slider(container=st) -> float:
+    """The mask-opacity slider shared by the overlay views; carried by lesson links as ``alpha``."""
+    if "lab.alpha" not in st.session_state:
+        st.session_state["lab.alpha"] = 0.55
+    alpha = container.slider("Mask opacity", 0.0, 1.0, step=0.05, key=_widget("alpha"), on_change=_keep, args=("alpha",))
+    st.query_params["alpha"] = f"{alpha:.2f}"
+    return alpha
+
+
+def _share_box(state: LabState) -> None:
+    with st.sidebar.expander("Share this view", icon=":material/link:"):
+        hidden = st.multiselect("Hide these controls from students", list(HIDEABLE), format_func=HIDEABLE.get,
+                                key="w.share_hide")
+        st.code(lesson_link(tuple(hidden)), language=None, wrap_lines=True)
+        st.caption("Copy the link with the icon at its top right. It opens this page with this sample, model, layer, "
+                   "r, k, device and opacity." + ("" if st.session_state.get("lab.source") == "Sample image"
+                                                  else " An uploaded image cannot travel in a link: it opens the default sample."))
+
+
 def render_sidebar() -> LabState:
     """Draw the shared controls and return the state every page works from."""
     _ensure_defaults()
-    _image_controls()
+    _read_lesson_link()
+    if st.session_state.get("lab.url_note"):
+        st.info(st.session_state["lab.url_note"])
+    if _hidden("image"):
+        _ensure_image_shown()
+    else:
+        _image_controls()
     sidebar = st.sidebar
     cards = {c.name: c for c in zoo.model_cards()}
     if st.session_state["lab.model"] not in cards:
         st.session_state["lab.model"] = next(iter(cards))
-    model_name = sidebar.selectbox("Model", list(cards), format_func=lambda n: cards[n].title,
-                                   key=_widget("model"), on_change=_keep, args=("model",))
+    model_name = st.session_state["lab.model"] if _hidden("model") else sidebar.selectbox(
+        "Model", list(cards), format_func=lambda n: cards[n].title, key=_widget("model"), on_change=_keep, args=("model",))
     card = cards[model_name]
     if not card.trained:
         sidebar.warning("Untrained network: its weights are random, so its attention has not been learned.")
@@ -221,18 +334,23 @@ def render_sidebar() -> LabState:
     devices = explore.available_devices()
     if st.session_state["lab.device"] not in devices:
         st.session_state["lab.device"] = "cpu"
-    device = sidebar.selectbox("Device", devices, key=_widget("device"), on_change=_keep, args=("device",),
-                               format_func=lambda d: {"cpu": "CPU", "cuda": "CUDA (GPU)", "mps": "MPS (Apple GPU)"}[d])
+    device = st.session_state["lab.device"] if _hidden("device") else sidebar.selectbox(
+        "Device", devices, key=_widget("device"), on_change=_keep, args=("device",),
+        format_func=lambda d: {"cpu": "CPU", "cuda": "CUDA (GPU)", "mps": "MPS (Apple GPU)"}[d])
 
     model, _ = cached_model(model_name)
     layers = [name for name, _ in cbam_blocks(model)]
     if not layers:
         sidebar.info("This model has no CBAM blocks.")
     run = safe_run(model_name, st.session_state["lab.image_key"], device)
+    device = run.device if run.device in devices else device
     if st.session_state.get("lab.layer") not in layers and layers:
         st.session_state["lab.layer"] = layers[-1]
-    layer = sidebar.selectbox("Layer", layers, key=_widget("layer"), on_change=_keep, args=("layer",),
-                              format_func=lambda name: _block_label(model_name, name, run)) if layers else ""
+    layer = ""
+    if layers:
+        layer = st.session_state["lab.layer"] if _hidden("layer") else sidebar.selectbox(
+            "Layer", layers, key=_widget("layer"), on_change=_keep, args=("layer",),
+            format_func=lambda name: _block_label(model_name, name, run))
 
     ratio = kernel = 0
     if layers:
@@ -244,16 +362,24 @@ def render_sidebar() -> LabState:
             st.session_state["lab.rk_for"] = (model_name, layer)
             st.session_state["lab.ratio"] = block.reduction_ratio
             st.session_state["lab.kernel"] = block.kernel_size or 7
-        ratio = sidebar.select_slider("Reduction ratio r", ratios, key=_widget("ratio"), on_change=_keep, args=("ratio",),
-                                      help="The shared MLP's hidden layer has max(1, C // r) units.")
-        kernel = sidebar.select_slider("Spatial kernel size k", explore.kernel_sizes(11), key=_widget("kernel"),
-                                       on_change=_keep, args=("kernel",),
-                                       help="The spatial attention convolution is k×k over the 2 pooled maps.")
+        # a lesson link's r and k apply once, to the block it opens, when they are valid for it
+        if st.session_state.get("lab.url_ratio") in ratios:
+            st.session_state["lab.ratio"] = st.session_state.pop("lab.url_ratio")
+        if st.session_state.get("lab.url_kernel") in explore.kernel_sizes(11):
+            st.session_state["lab.kernel"] = st.session_state.pop("lab.url_kernel")
+        st.session_state.pop("lab.url_ratio", None)
+        st.session_state.pop("lab.url_kernel", None)
+        ratio = st.session_state["lab.ratio"] if _hidden("ratio") else sidebar.select_slider(
+            "Reduction ratio r", ratios, key=_widget("ratio"), on_change=_keep, args=("ratio",),
+            help="The shared MLP's hidden layer has max(1, C // r) units.")
+        kernel = st.session_state["lab.kernel"] if _hidden("kernel") else sidebar.select_slider(
+            "Spatial kernel size k", explore.kernel_sizes(11), key=_widget("kernel"), on_change=_keep, args=("kernel",),
+            help="The spatial attention convolution is k×k over the 2 pooled maps.")
         sidebar.caption(f"Block's own setting: r = {block.reduction_ratio}, k = {block.kernel_size}; "
                         f"C = {block.channels}, hidden width = {explore.hidden_width(block.channels, ratio)}")
 
     pixels, _ = cached_decode(st.session_state["lab.image_bytes"])
-    return LabState(
+    state = LabState(
         image_key=st.session_state["lab.image_key"],
         image_label=st.session_state["lab.image_label"],
         image_pixels=pixels,
@@ -265,6 +391,12 @@ def render_sidebar() -> LabState:
         kernel=kernel,
         device=device,
     )
+    _write_lesson_link(state)
+    if st.session_state.get("lab.hidden"):
+        sidebar.caption("Some controls are fixed by this lesson link.")
+    else:
+        _share_box(state)
+    return state
 
 
 def safe_run(model_name: str, image_key: str, device: str) -> NetworkRun:
