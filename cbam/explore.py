@@ -40,6 +40,7 @@ __all__ = [
     "outputs_of",
     "relative_change",
     "rows_to_csv",
+    "trace_npz",
     "available_devices",
     "feature_stride",
 ]
@@ -355,6 +356,18 @@ def arrangements_of(block: CBAM) -> dict[str, CBAM]:
 def outputs_of(blocks: dict[str, CBAM], x: torch.Tensor) -> dict[str, torch.Tensor]:
     """Each block's output F'' on the same input, first sample, on the CPU."""
     return {name: block(x)[0].cpu() for name, block in blocks.items()}
+
+
+def trace_npz(t: CBAMTrace) -> bytes:
+    """A trace as a compressed NumPy archive (``numpy.load`` gives one array per field, named as in
+    ``CBAMTrace``; fields a block does not have are left out)."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **t.arrays())
+    return buffer.getvalue()
 
 
 def rows_to_csv(rows: list[dict]) -> str:

@@ -15,6 +15,8 @@ timed, choice = common.block_trace(state)
 t, block = timed.trace, choice.block
 common.show_block_notes(state, choice)
 common.show_timings(timed)
+st.download_button("Download this block's trace (NPZ)", explore.trace_npz(t), file_name=f"cbam_trace_{state.layer}.npz",
+                   mime="application/octet-stream", help="Every intermediate of the forward pass, named as in cbam.trace")
 
 c1, c2, c3 = st.columns(3)
 c1.metric("‖F' − F‖ / ‖F‖", f"{explore.relative_change(t.x, t.x_channel):.1%}", help="what channel attention changed")

@@ -147,3 +147,20 @@ def test_a_bad_upload_shows_an_error_and_the_app_goes_on(server, browser, tmp_pa
     assert page.locator("[data-testid='stException']").count() == 0
     assert page.locator("[data-testid='stMain'] [data-testid='stImage'] img").count() >= 1
     page.close()
+
+
+def test_the_dockerfile_healthcheck_passes_against_the_running_server(server):
+    """Run the Dockerfile's HEALTHCHECK command itself against the server (its port swapped in)."""
+    import re
+    import shlex
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    check = re.search(r"HEALTHCHECK .*?\\\n\s*CMD (.+)", dockerfile).group(1)
+    command = shlex.split(check.replace("127.0.0.1:8501", server.removeprefix("http://")))
+    assert command[0] == "python" and "/_stcore/health" in check
+    assert subprocess.run([sys.executable, *command[1:]], timeout=30).returncode == 0
+    broken = [sys.executable, *shlex.split(check.replace("127.0.0.1:8501", "127.0.0.1:9"))[1:]]
+    assert subprocess.run(broken, timeout=30, capture_output=True).returncode != 0
+    # the image serves the app on the port it exposes
+    port = re.search(r"EXPOSE (\d+)", dockerfile).group(1)
+    assert f"--server.port={port}" in dockerfile and '"app.py"' in dockerfile

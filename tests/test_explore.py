@@ -3,6 +3,7 @@
 import csv
 import io
 
+import numpy as np
 import pytest
 import torch
 
@@ -147,3 +148,12 @@ def test_every_sample_image_loads_and_has_a_licence():
         image = images.load_image(sample.path)
         assert min(image.size) >= 64 and sample.licence and sample.credit
         assert sample.file in licences
+
+
+def test_trace_npz_holds_every_field():
+    block = trained_like(CBAM.paper(8, 2))
+    t = trace(block, torch.randn(1, 8, 5, 5))
+    archive = np.load(io.BytesIO(explore.trace_npz(t)))
+    assert {"x", "avg_pool", "mlp_hidden_max", "channel_weights", "spatial_mask", "out"} <= set(archive.files)
+    assert "x_spatial" not in archive.files
+    np.testing.assert_array_equal(archive["out"], t.out.detach().numpy())
