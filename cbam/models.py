@@ -126,6 +126,10 @@ class SmallCBAMNet(nn.Module):
         num_classes: number of output classes.
         widths: channels of the four stages.
         attention: False builds the no-attention baseline (same network, no CBAM blocks).
+        head_norm: LayerNorm on the pooled feature vector, before the classifier. It makes the
+            logits blind to the overall scale of the last stage's output, so the last CBAM block's
+            spatial mask cannot serve as a mere gain (saturating at 1 everywhere) and is left with
+            its real job: choosing *where*. The trained models of the zoo use it.
         cbam_options: passed to ``CBAM.paper`` for every block (reduction_ratio, kernel_size,
             arrangement, pool_types, ...).
     """
@@ -135,6 +139,7 @@ class SmallCBAMNet(nn.Module):
         num_classes: int = 10,
         widths: tuple[int, ...] = (16, 32, 64, 128),
         attention: bool = True,
+        head_norm: bool = False,
         **cbam_options: Any,
     ) -> None:
         super().__init__()
@@ -152,15 +157,18 @@ class SmallCBAMNet(nn.Module):
             c_in = width
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head_norm = nn.LayerNorm(c_in) if head_norm else nn.Identity()
         self.fc = nn.Linear(c_in, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+        return self.fc(self.head_norm(torch.flatten(self.pool(self.features(x)), 1)))
 
 
-def cbam_smallnet(num_classes: int = 10, attention: bool = True, **cbam_options: Any) -> SmallCBAMNet:
+def cbam_smallnet(
+    num_classes: int = 10, attention: bool = True, head_norm: bool = False, **cbam_options: Any
+) -> SmallCBAMNet:
     """The small network of ``SmallCBAMNet``; ``attention=False`` gives the baseline."""
-    return SmallCBAMNet(num_classes=num_classes, attention=attention, **cbam_options)
+    return SmallCBAMNet(num_classes=num_classes, attention=attention, head_norm=head_norm, **cbam_options)

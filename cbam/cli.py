@@ -1,0 +1,252 @@
+"""The ``python -m cbam`` command line (also installed as ``cbam-lab``).
+
+    python -m cbam train --preset demo [--device cuda] [--out DIR] [--seed S]
+    python -m cbam evaluate --model demo --samples 2000 --seed 1000000 --json
+    python -m cbam ablate --seeds 0 1 2
+    python -m cbam models
+
+Each subcommand is one ``Command``: a name, a one-line help, a function that adds its arguments to
+its sub-parser, and a function that runs it and returns the exit status. To add a subcommand
+(say ``inspect``), write those two functions and append a ``Command`` to ``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Command", "COMMANDS", "build_parser", "main"]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    description: str = ""
+
+
+def _setup_logging(verbose: bool = True) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------------------------
+
+
+def _add_train_arguments(p: argparse.ArgumentParser) -> None:
+    from .train import PRESETS
+
+    p.add_argument("--preset", default="demo", choices=sorted(PRESETS),
+                   help="the recipe: 'demo' (the shipped demo model), 'baseline' (no attention), an "
+                        "ablation variant (same name as in the zoo), or 'tiny' (seconds, for tests)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
+    p.add_argument("--out", type=Path, default=None,
+                   help="directory for NAME.pt, NAME.json and NAME.log (default runs/PRESET-seedS)")
+    p.add_argument("--name", default=None, help="file name stem of the outputs (default: the preset's name)")
+    p.add_argument("--seed", type=int, default=None, help="training seed (default: the preset's, 0)")
+    p.add_argument("--epochs", type=int, default=None, help="override the preset's number of epochs")
+    p.add_argument("--steps-per-epoch", type=int, default=None, help="override the preset's steps per epoch")
+    p.add_argument("--batch-size", type=int, default=None, help="override the preset's batch size")
+    p.add_argument("--lr", type=float, default=None, help="override the preset's peak learning rate")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default 2)")
+    p.add_argument("--eval-samples", type=int, default=2000,
+                   help="held-out images to evaluate on after training (0 skips the evaluation)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from .train import get_preset, train_and_save
+
+    _setup_logging()
+    overrides = {
+        "device": args.device,
+        "seed": args.seed,
+        "epochs": args.epochs,
+        "steps_per_epoch": args.steps_per_epoch,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "num_threads": args.threads,
+    }
+    config = get_preset(args.preset).replace(**{k: v for k, v in overrides.items() if v is not None})
+    out = args.out or Path("runs") / f"{args.preset}-seed{config.seed}"
+    meta = train_and_save(config, out, name=args.name or args.preset, eval_samples=args.eval_samples,
+                          progress=not args.no_progress)
+    summary = {
+        "weights": str(out / meta["weights"]),
+        "sha256": meta["sha256"],
+        "seconds": round(meta["training"]["seconds"], 1),
+        **{k: meta["metrics"][k] for k in ("accuracy", "pointing_game") if k in meta["metrics"]},
+    }
+    print(json.dumps(summary, indent=2))
+    shipped = _shipped_sha256(args.name or args.preset)
+    if shipped is not None:
+        same = shipped == meta["sha256"]
+        print(f"shipped model {args.name or args.preset!r}: " + ("identical weights (same SHA-256)" if same else
+              "different SHA-256 (expected unless the configuration, torch build and thread count all match)"),
+              file=sys.stderr)
+    return 0
+
+
+def _shipped_sha256(name: str) -> str | None:
+    from .zoo import UnknownModelError, get_card
+
+    try:
+        card = get_card(name)
+    except UnknownModelError:
+        return None
+    return card.sha256
+
+
+# --------------------------------------------------------------------------------------------
+# evaluate
+# --------------------------------------------------------------------------------------------
+
+
+def _add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    from .data import EVAL_SEED
+
+    p.add_argument("--model", default="demo", help="a trained zoo model (see `python -m cbam models`)")
+    p.add_argument("--samples", type=int, default=2000, help="number of held-out images (default 2000)")
+    p.add_argument("--seed", type=int, default=EVAL_SEED,
+                   help=f"image stream to evaluate on (default {EVAL_SEED}; seeds below {EVAL_SEED} are "
+                        "training streams)")
+    p.add_argument("--tolerance", type=float, default=0.0, help="pointing-game tolerance in pixels (default 0)")
+    p.add_argument("--batch-size", type=int, default=200)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help="print one JSON object (and nothing else on stdout)")
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from .data import HELDOUT_SEED_START
+    from .metrics import evaluate_model
+    from .zoo import load_model
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    model, card = load_model(args.model, args.device)
+    if args.seed < HELDOUT_SEED_START:
+        print(f"warning: seed {args.seed} is a training stream; held-out seeds start at {HELDOUT_SEED_START}",
+              file=sys.stderr)
+    result = evaluate_model(model, samples=args.samples, seed=args.seed, image_size=card.input_size,
+                            batch_size=args.batch_size, tolerance=args.tolerance, device=args.device)
+    result = {"model": card.name, **result}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{card.title}: accuracy {result['accuracy']:.4f} on {result['samples']} images of seed {args.seed}")
+    print(f"target area (chance level of mass on target): {result['target_area']:.3f}")
+    for block, scores in result["attention"].items():
+        print(f"  {block:24s} {scores['map_size'][0]:3d}×{scores['map_size'][1]:<3d} pointing game "
+              f"{scores['pointing_game']:.3f}   mass on target {scores['mass_on_target']:.3f}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# ablate
+# --------------------------------------------------------------------------------------------
+
+
+def _add_ablate_arguments(p: argparse.ArgumentParser) -> None:
+    from .train import VARIANTS
+
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
+    p.add_argument("--models", nargs="+", default=None, choices=list(VARIANTS),
+                   help="which rows to train (default: all)")
+    p.add_argument("--runs", type=Path, default=Path("runs/ablations"),
+                   help="directory for every run's weights and metrics (runs already there are skipped)")
+    p.add_argument("--ship", type=Path, default=None,
+                   help="also copy the seed-0 model of each row here (e.g. assets/models)")
+    p.add_argument("--summarize", type=Path, default=None,
+                   help="only write the mean ± std over the runs found to this JSON file (e.g. "
+                        "assets/models/ablations.json); trains nothing")
+    p.add_argument("--eval-samples", type=int, default=2000)
+    p.add_argument("--threads", type=int, default=None)
+
+
+def _run_ablate(args: argparse.Namespace) -> int:
+    from .train import run_ablations, summarize_ablations
+
+    _setup_logging()
+    if args.summarize is not None:
+        summary = summarize_ablations(args.runs, args.summarize)
+        print(json.dumps(summary["rows"], indent=2))
+        return 0
+    run_ablations(args.models, args.seeds, args.runs, ship_dir=args.ship, eval_samples=args.eval_samples,
+                  num_threads=args.threads)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# models
+# --------------------------------------------------------------------------------------------
+
+
+def _add_models_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    from .zoo import model_cards
+
+    cards = model_cards()
+    if args.json:
+        print(json.dumps([{"name": c.name, "title": c.title, "trained": c.trained, "metrics": c.metrics}
+                          for c in cards]))
+        return 0
+    for card in cards:
+        acc = card.metrics.get("accuracy")
+        print(f"{card.name:28s} {card.title}" + (f"  [accuracy {acc:.3f}]" if acc is not None else ""))
+    return 0
+
+
+COMMANDS: list[Command] = [
+    Command("train", "train a network on cluttered shapes (reproduces the shipped models)",
+            _add_train_arguments, _run_train,
+            "Train the small CBAM network (or the baseline) on the cluttered-shapes task, evaluate it on "
+            "held-out images, and write NAME.pt, NAME.json and NAME.log to --out."),
+    Command("evaluate", "accuracy and attention scores of a zoo model on held-out images",
+            _add_evaluate_arguments, _run_evaluate,
+            "Accuracy and, for every CBAM block, the pointing game and mass on target of its spatial mask "
+            "(Grad-CAM of the last stage for networks without CBAM). See cbam/metrics.py for the definitions."),
+    Command("ablate", "train the ablation rows over several seeds and summarise them",
+            _add_ablate_arguments, _run_ablate,
+            "Train every ablation row (pooling, kernel, arrangement, ratio, baseline) for each seed, then "
+            "summarise mean ± std with --summarize. See docs/ablations.md."),
+    Command("models", "list the models of the zoo", _add_models_arguments, _run_models),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cbam",
+        description="CBAM Lab: train, evaluate and list CBAM networks on the cluttered-shapes task.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        sub = subparsers.add_parser(command.name, help=command.help, description=command.description or command.help)
+        command.add_arguments(sub)
+        sub.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
