@@ -6,7 +6,9 @@ FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    TORCH_HOME=/data/torch
+    TORCH_HOME=/data/torch \
+    MALLOC_ARENA_MAX=2 \
+    MALLOC_MMAP_THRESHOLD_=1048576
 
 # CPU wheels of PyTorch keep the image small; set TORCH_INDEX to "" for the default (CUDA) build.
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu

@@ -4,10 +4,11 @@ Run it with ``streamlit run app.py``. Pages live in ``pages/`` and only draw; th
 ``cbam/`` and the shared Streamlit plumbing in ``ui/common.py``.
 
 A note on ``pages/``: until ``st.navigation`` has run once in a server process, Streamlit treats a
-folder named ``pages/`` beside the entry point as an old-style multipage app, and the first page
-switch of a fresh server can run a page without this file. That is why the image and every
-setting are kept in plain session-state keys (see ui/common.py), and why each page starts with
-``common.current()``, which draws the sidebar itself when this file did not run.
+folder named ``pages/`` beside the entry point as an old-style multipage app. When a fresh server's
+first request is a page's own URL (a lesson link such as ``/spatial?k=3``), Streamlit runs that page
+file without this one. ``ui.common.current()`` notices, switches the process out of that mode and
+reruns, which then comes through here. The image and every setting live in plain session-state
+keys (see ui/common.py), so no run of either kind can lose them.
 """
 
 import streamlit as st
@@ -22,6 +23,9 @@ PAGES = [
     st.Page("pages/spatial.py", title="Spatial attention", icon=":material/grid_on:"),
     st.Page("pages/full.py", title="Full CBAM", icon=":material/hub:"),
     st.Page("pages/layers.py", title="Layer by layer", icon=":material/layers:"),
+    st.Page("pages/gradcam.py", title="Grad-CAM", icon=":material/local_fire_department:"),
+    st.Page("pages/shapes.py", title="The shapes task", icon=":material/category:"),
+    st.Page("pages/training.py", title="Training Lab", icon=":material/model_training:"),
 ]
 
 page = st.navigation(PAGES)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .modules import ARRANGEMENTS, CBAM, hidden_width
+from .modules import ARRANGEMENTS, CBAM, _check_finite, hidden_width
 from .trace import CBAMTrace, trace, trace_all
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "relative_change",
     "rows_to_csv",
     "trace_npz",
+    "grad_cam_view",
     "available_devices",
     "feature_stride",
 ]
@@ -75,33 +76,44 @@ def _synchronize(device: torch.device) -> None:
 
 @dataclass
 class NetworkRun:
-    """One forward pass of a network: its logits and the trace of each CBAM block, on the CPU."""
+    """One forward pass of a network: its logits and the trace of each CBAM block, on the CPU.
+
+    ``changes`` holds, per block, ‖F'' − F‖ / ‖F‖, computed before any trace field was dropped."""
 
     logits: torch.Tensor
     traces: dict[str, CBAMTrace]
     seconds: float
     device: str
+    changes: dict[str, float] = field(default_factory=dict)
 
     @property
     def probabilities(self) -> torch.Tensor:
         return torch.softmax(self.logits.float(), dim=-1)
 
 
-def _to_cpu(t: CBAMTrace) -> CBAMTrace:
+def _to_cpu(t: CBAMTrace, keep: tuple[str, ...] | None = None) -> CBAMTrace:
+    """A detached CPU copy of a trace; with ``keep``, the tensor fields not named there become None."""
     moved = {}
     for name, value in vars(t).items():
         if isinstance(value, torch.Tensor):
-            moved[name] = value.detach().cpu()
-        elif isinstance(value, dict):
+            moved[name] = value.detach().cpu() if keep is None or name in keep else None
+        elif isinstance(value, dict) and keep is None:
             moved[name] = {p: {k: v.detach().cpu() for k, v in parts.items()} for p, parts in value.items()}
+        elif isinstance(value, dict):
+            moved[name] = None
         else:
             moved[name] = value
     return CBAMTrace(**moved)
 
 
 @torch.inference_mode()
-def run_network(model: nn.Module, x: torch.Tensor, device: str | torch.device = "cpu") -> NetworkRun:
-    """Run ``model`` on ``x`` once on ``device``; traces come back on the CPU, detached."""
+def run_network(
+    model: nn.Module, x: torch.Tensor, device: str | torch.device = "cpu", keep: tuple[str, ...] | None = None
+) -> NetworkRun:
+    """Run ``model`` on ``x`` once on ``device``; traces come back on the CPU, detached.
+
+    ``keep`` names the trace fields to keep (e.g. ``("x", "channel_weights", "spatial_mask")``);
+    the others are dropped, which matters for a cache of ResNet-50 runs. None keeps them all."""
     device = torch.device(device)
     model = model.to(device)
     x = x.to(device)
@@ -110,7 +122,8 @@ def run_network(model: nn.Module, x: torch.Tensor, device: str | torch.device = 
     logits, traces = trace_all(model, x)
     _synchronize(device)
     seconds = time.perf_counter() - start
-    return NetworkRun(logits.detach().cpu(), {k: _to_cpu(v) for k, v in traces.items()}, seconds, str(device))
+    changes = {name: relative_change(t.x, t.out) for name, t in traces.items()}
+    return NetworkRun(logits.detach().cpu(), {k: _to_cpu(v, keep) for k, v in traces.items()}, seconds, str(device), changes)
 
 
 def feature_stride(image_size: int, feature_size: int) -> float:
@@ -148,6 +161,7 @@ class BlockChoice:
     trained_conv: bool  # the spatial convolution is the network's own (False: fresh for this k)
     seed: int = 0
     notes: list[str] = field(default_factory=list)
+    variant: str | None = None  # set by the app when a trained variant network is shown instead
 
     @property
     def is_original(self) -> bool:
@@ -355,7 +369,23 @@ def arrangements_of(block: CBAM) -> dict[str, CBAM]:
 @torch.inference_mode()
 def outputs_of(blocks: dict[str, CBAM], x: torch.Tensor) -> dict[str, torch.Tensor]:
     """Each block's output F'' on the same input, first sample, on the CPU."""
+    _check_finite(x)
     return {name: block(x)[0].cpu() for name, block in blocks.items()}
+
+
+def grad_cam_view(model: nn.Module, x: torch.Tensor, class_idx: int | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Grad-CAM of ``model`` on one image ``x`` (1, 3, H, W) at its default layer, for ``class_idx``
+    (default: the predicted class). Returns the (h, w) map, the class probabilities and the class."""
+    from .gradcam import grad_cam
+
+    device = next(model.parameters()).device
+    x = x.to(device)
+    with torch.inference_mode():
+        probabilities = torch.softmax(model(x).float(), dim=-1)[0].cpu()
+    if class_idx is None:
+        class_idx = int(probabilities.argmax())
+    heat = grad_cam(model, x, class_idx=class_idx)[0].detach().cpu()
+    return heat, probabilities, class_idx
 
 
 def trace_npz(t: CBAMTrace) -> bytes:

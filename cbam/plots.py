@@ -53,6 +53,8 @@ __all__ = [
     "pipeline_diagram",
     "training_curves",
     "heat_overlay",
+    "sample_grid",
+    "masks_on_images",
     "figure_to_png",
 ]
 
@@ -1153,3 +1155,64 @@ def figure_to_png(fig: Figure, dpi: int = 120) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
+
+
+def sample_grid(
+    images: Sequence[ArrayLike],
+    masks: Sequence[ArrayLike] | None = None,
+    titles: Sequence[str] | None = None,
+    *,
+    ncols: int = 6,
+    title: str = "Examples",
+) -> Figure:
+    """Images (each (H, W, 3) uint8) in a grid, each with its target mask outlined in cyan when
+    ``masks`` (each (H, W) bool) are given, and an optional title per panel."""
+    pictures = [_rgb_image(image) for image in images]
+    if not pictures:
+        return _message_figure(title, "No images to show.")
+    nrows, ncols = _grid_shape(len(pictures), ncols)
+    panel = min(2.2, 9.6 / ncols)
+    fig = _figure(panel * ncols + 0.4, nrows * (panel + 0.55) + 0.6, title)
+    for index, picture in enumerate(pictures):
+        ax = fig.add_subplot(nrows, ncols, index + 1)
+        ax.imshow(picture, interpolation="nearest")
+        if masks is not None:
+            ax.contour(_np(masks[index]).astype(float), levels=[0.5], colors=[WINDOW_COLOR], linewidths=1.5)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if titles is not None:
+            ax.set_title(titles[index], fontsize=PANEL_TITLE_SIZE)
+    if masks is not None:
+        fig.legend(handles=[Patch(facecolor="none", edgecolor=WINDOW_COLOR, label="target mask (never used for training)")],
+                   loc="lower center", fontsize=TICK_SIZE, frameon=False)
+    return fig
+
+
+def masks_on_images(
+    images: Sequence[ArrayLike],
+    masks: Sequence[ArrayLike],
+    titles: Sequence[str] | None = None,
+    *,
+    alpha: float = 0.55,
+    cmap: str = UNIT_CMAP,
+    ncols: int = 4,
+    title: str = "Spatial masks",
+) -> Figure:
+    """Each image (H, W, 3) with its own mask (h, w) in (0, 1) upsampled and overlaid, one colour bar 0..1."""
+    pictures = [_rgb_image(image) for image in images]
+    if not pictures:
+        return _message_figure(title, "No images to show.")
+    nrows, ncols = _grid_shape(len(pictures), ncols)
+    panel = min(2.6, 9.0 / ncols)
+    fig = _figure(panel * ncols + 1.4, nrows * (panel + 0.6) + 0.6, title)
+    axes = []
+    for index, picture in enumerate(pictures):
+        ax = fig.add_subplot(nrows, ncols, index + 1)
+        _overlay(ax, picture, _map2d(masks[index], f"masks[{index}]"), cmap=cmap, alpha=alpha, norm=_unit_norm())
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if titles is not None:
+            ax.set_title(titles[index], fontsize=PANEL_TITLE_SIZE)
+        axes.append(ax)
+    _colorbar(fig, ScalarMappable(norm=_unit_norm(), cmap=cmap), axes, "Ms (0 = suppressed, 1 = kept)")
+    return fig

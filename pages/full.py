@@ -30,7 +30,7 @@ st.markdown("The paper compares channel-then-spatial (its choice, best in Table 
             "so only the arrangement differs.")
 
 
-common.show(plots.compare_outputs(common.cached_comparison("arrangements", state.model_name, state.image_key, state.layer, state.ratio, state.kernel),
+common.show(plots.compare_outputs(common.comparison("arrangements", state),
                                   title="Output F'' (channel mean) of each arrangement"), key="arrangements")
 
 st.header("Paper, authors' code and blog version, same weights")
@@ -39,5 +39,5 @@ st.markdown("The same MLP weights and kernel in the three published forms. What 
             "two input planes are swapped to match), and the authors' BatchNorm after the convolution.")
 
 
-common.show(plots.compare_outputs(common.cached_comparison("variants", state.model_name, state.image_key, state.layer, state.ratio, state.kernel),
+common.show(plots.compare_outputs(common.comparison("variants", state),
                                   title="Output F'' (channel mean) of each variant"), key="variants")

@@ -45,7 +45,7 @@ for name, t in run.traces.items():
         "Mc mean": round(float(w.mean()), 3),
         "Mc min": round(float(w.min()), 3),
         "Mc max": round(float(w.max()), 3),
-        "‖F''−F‖/‖F‖": round(explore.relative_change(t.x, t.out), 3),
+        "‖F''−F‖/‖F‖": round(run.changes[name], 3),
     }
     if t.spatial_mask is not None:
         m = t.spatial_mask[0, 0]

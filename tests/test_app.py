@@ -11,7 +11,8 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
-PAGES = ["pages/start.py", "pages/channel.py", "pages/spatial.py", "pages/full.py", "pages/layers.py"]
+PAGES = ["pages/start.py", "pages/channel.py", "pages/spatial.py", "pages/full.py", "pages/layers.py",
+         "pages/gradcam.py", "pages/shapes.py"]
 
 
 def png_bytes(seed: int = 0, size=(120, 90)) -> bytes:
@@ -113,13 +114,27 @@ def test_reduction_ratio_slider_changes_the_hidden_width():
     own = at.select_slider(key="w.ratio").value
     assert int(metric(at, "Hidden width C/r")) == max(1, channels // own)
     assert not any("freshly initialised" in w.value for w in at.warning)
-    other = 4 if own != 4 else 8
+    other = 2 if own != 2 else 1  # no trained variant has r = 2: the MLP is rebuilt, and the page says so
     at.select_slider(key="w.ratio").set_value(other).run()
     assert not at.exception
     assert int(metric(at, "Reduction ratio r")) == other
     assert int(metric(at, "Hidden width C/r")) == max(1, channels // other)
     assert int(metric(at, "MLP parameters").replace(",", "")) > 0
     assert any("freshly initialised" in w.value for w in at.warning)
+
+
+def test_a_trained_variant_is_used_when_one_matches_r_and_k():
+    from cbam import zoo
+
+    at = go(new_app(), "pages/channel.py")
+    model = at.session_state["lab.model"]
+    variant = zoo.find_variant(model, 4, 7)
+    if variant is None or variant == model:
+        pytest.skip("the default model has no trained r = 4 variant")
+    at.select_slider(key="w.ratio").set_value(4).run()
+    assert not at.exception
+    assert any("trained variant" in s.value and zoo.get_card(variant).title in s.value for s in at.success)
+    assert not any("freshly initialised" in w.value for w in at.warning)
 
 
 def test_kernel_slider_changes_the_kernel():
@@ -219,3 +234,43 @@ def test_a_broken_link_still_opens():
     assert any("could not be used" in i.value for i in at.info)
     assert at.session_state["lab.image_label"] == "Cat (Chelsea)"
     assert not at.error
+
+
+def test_a_generated_shapes_image_becomes_the_current_image():
+    at = go(new_app(), "pages/shapes.py")
+    at.selectbox(key="shapes.pick").set_value(3).run()
+    at.button(key="shapes.use").click().run()
+    assert not at.exception
+    assert at.session_state["lab.image_label"].startswith("Shapes seed")
+    assert at.session_state["lab.source"] == "Generated"
+    go(at, "pages/spatial.py")
+    assert at.session_state["lab.image_label"].startswith("Shapes seed") and not at.error
+    at.radio(key="w.source").set_value("Sample image").run()
+    assert at.session_state["lab.image_label"] == "Cat (Chelsea)" and not at.exception
+
+
+def test_grad_cam_page_explains_the_chosen_class():
+    at = go(new_app(), "pages/gradcam.py")
+    options = at.selectbox(key="gradcam.class").options
+    at.selectbox(key="gradcam.class").set_value(1).run()
+    assert not at.exception and len(options) >= 2
+    assert any(m.label.startswith("P(") for m in at.metric)
+
+
+def test_training_lab_trains_a_model_the_other_pages_can_use():
+    at = go(new_app(), "pages/training.py")
+    at.number_input(key="training.epochs").set_value(2)
+    at.number_input(key="training.steps").set_value(5)
+    at.select_slider(key="training.batch").set_value(16)
+    submit = [b for b in at.button if b.label == "Start training"]  # the form's submit button
+    submit[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    names = list(at.session_state["lab.session_models"])
+    assert len(names) == 1
+    model, card = at.session_state["lab.session_models"][names[0]]
+    assert card.trained and "held-out" in card.title and 0.0 <= card.metrics["accuracy"] <= 1.0
+    at.button(key="training.use").click().run()
+    assert at.session_state["lab.model"] == names[0]
+    assert card.title in at.selectbox(key="w.model").options and at.selectbox(key="w.model").value == names[0]
+    go(at, "pages/spatial.py")
+    assert not at.error and at.session_state["lab.model"] == names[0]

@@ -21,7 +21,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PAGES = ["Channel attention", "Spatial attention", "Full CBAM", "Layer by layer", "Start here"]
+PAGES = ["Channel attention", "Spatial attention", "Full CBAM", "Layer by layer", "Grad-CAM", "The shapes task",
+         "Start here"]
 
 pytestmark = pytest.mark.browser
 
@@ -40,12 +41,23 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server():
+    yield from start_server("streamlit-browser-test.log")
+
+
+@pytest.fixture()
+def fresh_server():
+    """A server of its own, so that the test's request is the very first one it serves."""
+    yield from start_server("streamlit-fresh-server.log")
+
+
+def start_server(log_name: str):
     port = free_port()
     (ROOT / "artifacts").mkdir(exist_ok=True)
-    log = open(ROOT / "artifacts" / "streamlit-browser-test.log", "w")
+    log = open(ROOT / "artifacts" / log_name, "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
@@ -77,11 +89,22 @@ def browser():
         b.close()
 
 
-def wait_until_idle(page, timeout_ms: int = 90_000) -> None:
-    """Until Streamlit has finished running the script (its status widget is gone)."""
-    page.wait_for_timeout(400)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
-    page.wait_for_timeout(400)
+def wait_until_idle(page, timeout_ms: int = 120_000) -> None:
+    """Until Streamlit has finished running the script: its status widget is gone, and stays gone
+    for a second (a rerun, e.g. after the first request of a fresh server, brings it back)."""
+    page.wait_for_timeout(500)
+    deadline = time.time() + timeout_ms / 1000
+    quiet_since = None
+    while time.time() < deadline:
+        busy = page.locator("[data-testid='stStatusWidget']").count() > 0 or page.locator("[data-testid='stSpinner']").count() > 0
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.time()
+        elif time.time() - quiet_since > 1.0:
+            return
+        page.wait_for_timeout(200)
+    raise TimeoutError("the app did not finish running within the time limit")
 
 
 def make_image(tmp_path: Path) -> Path:
@@ -119,6 +142,8 @@ def test_upload_survives_every_page_switch_on_a_fresh_server(server, browser, tm
         assert "browser_upload.png" in sidebar.inner_text(), f"the uploaded image was lost on {title!r}"
         assert page_problems(page) == [], title
         images = page.locator("[data-testid='stMain'] [data-testid='stImage'] img")
+        if images.count() == 0:
+            page.screenshot(path=str(SHOTS / f"failed-{title.lower().replace(' ', '-')}.png"), full_page=True)
         assert images.count() >= 1, f"no figure rendered on {title!r}"
         for i in range(images.count()):  # every figure really loaded and has a size
             image = images.nth(i)
@@ -164,3 +189,23 @@ def test_the_dockerfile_healthcheck_passes_against_the_running_server(server):
     # the image serves the app on the port it exposes
     port = re.search(r"EXPOSE (\d+)", dockerfile).group(1)
     assert f"--server.port={port}" in dockerfile and '"app.py"' in dockerfile
+
+
+def test_a_lesson_link_as_the_first_request_of_a_fresh_server(fresh_server, browser):
+    """Streamlit runs its old pages/ mode until st.navigation has run once in the process; a lesson
+    link to a page is exactly such a first request. The app must still show its own navigation,
+    apply the link, and keep the state across page switches."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.goto(f"{fresh_server}/spatial?sample=coffee.jpg&k=3&alpha=0.80")
+    wait_until_idle(page)
+    nav = page.locator("[data-testid='stSidebarNav']")
+    assert "Spatial attention" in nav.inner_text() and "app" not in nav.inner_text().split()
+    sidebar = page.locator("[data-testid='stSidebar']")
+    assert "Coffee cup" in sidebar.inner_text()
+    assert "3×3" in page.locator("[data-testid='stMain']").inner_text()
+    assert page_problems(page) == []
+    nav.get_by_text("Channel attention", exact=True).click()
+    wait_until_idle(page)
+    assert "Coffee cup" in sidebar.inner_text() and page_problems(page) == []
+    assert "k=3" in page.url and "sample=coffee.jpg" in page.url
+    page.close()

@@ -10,13 +10,16 @@ Pages read ``current()`` and call the ``cached_*`` functions; they never compute
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 import torch
 from matplotlib.figure import Figure
+from streamlit.runtime.pages_manager import PagesManager
 
 from cbam import cbam_blocks, explore, images, plots, samples, zoo
 from cbam.explore import BlockChoice, NetworkRun, TimedTrace
@@ -32,18 +35,76 @@ DEFAULT_MODEL = None  # None: the first model of the zoo
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
-def cached_model(name: str) -> tuple[torch.nn.Module, zoo.ModelCard]:
+def _zoo_model(name: str) -> tuple[torch.nn.Module, zoo.ModelCard]:
     return zoo.load_model(name)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+def cached_model(name: str) -> tuple[torch.nn.Module, zoo.ModelCard]:
+    """A model of the zoo (shared by every session), or one trained in this session's Training Lab."""
+    own = session_models()
+    return own[name] if name in own else _zoo_model(name)
+
+
+def session_models() -> dict[str, tuple[torch.nn.Module, zoo.ModelCard]]:
+    """Models trained in this browser session (Training Lab), by name."""
+    return st.session_state.setdefault("lab.session_models", {})
+
+
+def new_session_model_name() -> str:
+    """A name no other session uses: the shared caches are keyed by model name."""
+    import uuid
+
+    return f"session-{uuid.uuid4().hex[:12]}"
+
+
+def keep_session_model(name: str, model: torch.nn.Module, config, history: list[dict], finished: bool) -> None:
+    """Keep a Training Lab model for this session (a copy, on the CPU, in eval mode), with a card
+    saying how it was trained and, once finished, its accuracy on held-out images."""
+    import copy
+
+    from cbam import data, metrics
+
+    model = copy.deepcopy(model).cpu().eval()
+    last = history[-1] if history else {}
+    held_out = metrics.evaluate_model(model, samples=200, image_size=config.image_size)["accuracy"] if finished else None
+    what = "CBAM" if config.attention else "no attention"
+    score = f"{held_out:.0%} on 200 held-out images" if held_out is not None else f"stopped after epoch {last.get('epoch', 0)}"
+    number = len(session_models()) + (0 if name in session_models() else 1)
+    card = zoo.ModelCard(
+        name=name,
+        title=f"Trained here #{number}: {what}, r={config.reduction_ratio}, k={config.kernel_size} ({score})",
+        description=f"{config.epochs} epochs × {config.steps_per_epoch} steps of {config.batch_size} images, "
+                    f"{config.arrangement}, seed {config.seed}; training accuracy of the last epoch "
+                    f"{last.get('accuracy', 0):.1%}.",
+        trained=True,
+        input_size=config.image_size,
+        mean=data.MEAN,
+        std=data.STD,
+        class_names=data.CLASS_NAMES,
+        metrics={"accuracy": held_out} if held_out is not None else {},
+        config=config.to_dict(),
+        cbam_options=config.cbam_options(),
+    )
+    session_models()[name] = (model, card)
+
+
+def choose_model(name: str) -> None:
+    """Make ``name`` the sidebar's model (for buttons' on_click)."""
+    st.session_state["lab.model"] = name
+
+
+def session_model_card(name: str) -> zoo.ModelCard:
+    return session_models()[name][1]
+
+
+@st.cache_data(max_entries=16, max_size="64MB", show_spinner=False)
 def cached_decode(image_bytes: bytes) -> tuple[np.ndarray, str]:
     """Decode untrusted bytes; returns the RGB pixels and a description. Raises images.ImageError."""
     image = images.load_image(image_bytes)
     return np.asarray(image), images.describe(image)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(max_entries=16, max_size="32MB", show_spinner=False)
 def cached_input(image_key: str, _image_bytes: bytes, size: int, mean: tuple, std: tuple) -> tuple[torch.Tensor, np.ndarray]:
     """The model input (1, 3, size, size) and the size×size pixels it was made from.
 
@@ -52,27 +113,30 @@ def cached_input(image_key: str, _image_bytes: bytes, size: int, mean: tuple, st
     return images.to_tensor(image, size, mean, std), images.tensor_to_display(image, size)
 
 
-@st.cache_resource(max_entries=8, show_spinner="Running the network…")
+@st.cache_resource(max_entries=3, show_spinner="Running the network…")
 def cached_run(model_name: str, image_key: str, device: str) -> NetworkRun:
     model, card = cached_model(model_name)
     x, _ = model_input(model_name, image_key)
-    return explore.run_network(model, x, device)
+    # Every page needs each block's input F (the step-by-step pages trace the block on it) and its
+    # two attention maps; the other intermediates are dropped to keep the cache small.
+    return explore.run_network(model, x, device, keep=("x", "channel_weights", "spatial_mask"))
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
+@st.cache_resource(max_entries=16, show_spinner=False)
 def cached_block(model_name: str, layer: str, ratio: int, kernel: int) -> BlockChoice:
     model, card = cached_model(model_name)
     block = model.get_submodule(layer)
     return explore.block_with(block, ratio, kernel, seed=0, block_is_trained=card.trained)
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
+@st.cache_resource(max_entries=8, show_spinner=False)
 def cached_block_trace(model_name: str, image_key: str, layer: str, ratio: int, kernel: int, device: str) -> TimedTrace:
     run = cached_run(model_name, image_key, device)
     choice = cached_block(model_name, layer, ratio, kernel)
-    result = explore.timed_trace(choice.block, run.traces[layer].x, device)
-    choice.block.to("cpu")
-    return result
+    try:
+        return explore.timed_trace(choice.block, run.traces[layer].x, device)
+    finally:
+        choice.block.to("cpu")  # the block is shared by every session: leave it where it was
 
 
 def model_input(model_name: str, image_key: str) -> tuple[torch.Tensor, np.ndarray]:
@@ -81,13 +145,20 @@ def model_input(model_name: str, image_key: str) -> tuple[torch.Tensor, np.ndarr
     return cached_input(image_key, st.session_state["lab.image_bytes"], card.input_size, card.mean, card.std)
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
+@st.cache_resource(max_entries=4, show_spinner=False)
 def cached_comparison(kind: str, model_name: str, image_key: str, layer: str, ratio: int, kernel: int) -> dict:
     """F'' of the chosen block in each arrangement (kind="arrangements") or published form (kind="variants")."""
     x = cached_block_trace(model_name, image_key, layer, ratio, kernel, "cpu").trace.x
     block = cached_block(model_name, layer, ratio, kernel).block
     blocks = explore.arrangements_of(block) if kind == "arrangements" else explore.variants_of(block)
     return explore.outputs_of(blocks, x)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Computing Grad-CAM…")
+def cached_grad_cam(model_name: str, image_key: str, class_idx: int):
+    model, _ = cached_model(model_name)
+    x, _ = model_input(model_name, image_key)
+    return explore.grad_cam_view(model, x, class_idx)
 
 
 # --------------------------------------------------------------------------------------------
@@ -132,6 +203,12 @@ def _set_image(image_bytes: bytes, label: str) -> bool:
     return True
 
 
+def use_image(image_bytes: bytes, label: str) -> None:
+    """Make a page-made image (e.g. a generated shapes sample) the current image of every page."""
+    if _set_image(image_bytes, label):
+        st.session_state["lab.source"] = "Generated"
+
+
 def _ensure_defaults() -> None:
     if "lab.image_bytes" not in st.session_state:
         sample = samples.get_sample(DEFAULT_SAMPLE)
@@ -162,7 +239,10 @@ def _keep(key: str) -> None:
 
 def _image_controls() -> None:
     sidebar = st.sidebar
-    sidebar.radio("Image source", ["Sample image", "Upload", "Camera"], key=_widget("source"),
+    sources = ["Sample image", "Upload", "Camera"]
+    if st.session_state["lab.source"] not in sources:  # an image a page made, e.g. on the Shapes page
+        sources.append(st.session_state["lab.source"])
+    sidebar.radio("Image source", sources, key=_widget("source"),
                   on_change=_keep, args=("source",), horizontal=True)
     source = st.session_state["lab.source"]
     if source == "Sample image":
@@ -186,7 +266,7 @@ def _image_controls() -> None:
                 )
             else:
                 _set_image(upload.getvalue(), upload.name)
-    else:
+    elif source == "Camera":
         photo = sidebar.camera_input("Take a photo", key="w.camera")
         if photo is not None and photo.file_id != st.session_state["lab.camera_id"]:
             st.session_state["lab.camera_id"] = photo.file_id
@@ -237,7 +317,7 @@ def _read_lesson_link() -> None:
         except KeyError:
             ignored.append("sample")
     if "model" in params:
-        if params["model"] in {c.name for c in zoo.model_cards()}:
+        if params["model"] in {c.name for c in zoo.model_cards()}:  # a session's own models cannot travel
             st.session_state["lab.model"] = params["model"]
         else:
             ignored.append("model")
@@ -322,7 +402,7 @@ def render_sidebar() -> LabState:
     else:
         _image_controls()
     sidebar = st.sidebar
-    cards = {c.name: c for c in zoo.model_cards()}
+    cards = {c.name: c for c in zoo.model_cards()} | {name: card for name, (_, card) in session_models().items()}
     if st.session_state["lab.model"] not in cards:
         st.session_state["lab.model"] = next(iter(cards))
     model_name = st.session_state["lab.model"] if _hidden("model") else sidebar.selectbox(
@@ -350,7 +430,7 @@ def render_sidebar() -> LabState:
     if layers:
         layer = st.session_state["lab.layer"] if _hidden("layer") else sidebar.selectbox(
             "Layer", layers, key=_widget("layer"), on_change=_keep, args=("layer",),
-            format_func=lambda name: _block_label(model_name, name, run))
+            format_func={name: _block_label(model_name, name, run) for name in layers}.get)
 
     ratio = kernel = 0
     if layers:
@@ -419,20 +499,60 @@ def current() -> LabState:
     the sidebar itself. Fragments must not call this: pass them the state instead.
     """
     state = st.session_state.pop("lab.fresh", None)
-    return state if state is not None else render_sidebar()
+    if state is not None:
+        return state
+    # This page ran without app.py: a server whose first request was a page's own URL runs
+    # Streamlit's old pages/ mode (see app.py). Leave that mode for the whole process and run again:
+    # the rerun goes through app.py and st.navigation, on the same page. (AppTest puts the mode back
+    # before each of its runs, so there every run after the first comes here; rerunning would only
+    # alternate between the two kinds of run, and widgets are not the same widgets in both.)
+    if PagesManager.uses_pages_directory and not _under_app_test() and not st.session_state.get("lab.left_v1_mode"):
+        st.session_state["lab.left_v1_mode"] = True
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+    return render_sidebar()
+
+
+def _under_app_test() -> bool:
+    return "streamlit.testing.v1.app_test" in sys.modules
+
+
+def effective_block(state: LabState) -> tuple[str, int, int, bool]:
+    """Which network's block the step-by-step pages show: (model, r, k, is_variant).
+
+    When r or k differ from the chosen block's own and a trained model identical but for r and k
+    exists (e.g. the ablation variants), that model is used, whole: its own features and weights.
+    Otherwise the chosen model, whose block ``cached_block`` rebuilds for r and k."""
+    block = state.block
+    in_zoo = state.model_name not in session_models()
+    if in_zoo and state.card.trained and (state.ratio, state.kernel) != (block.reduction_ratio, block.kernel_size):
+        variant = zoo.find_variant(state.model_name, state.ratio, state.kernel)
+        if variant is not None and variant != state.model_name:
+            return variant, state.ratio, state.kernel, True
+    return state.model_name, state.ratio, state.kernel, False
 
 
 def block_trace(state: LabState) -> tuple[TimedTrace, BlockChoice]:
     """The chosen block (with the user's r and k) traced on its input F from the network."""
-    choice = cached_block(state.model_name, state.layer, state.ratio, state.kernel)
+    model_name, ratio, kernel, is_variant = effective_block(state)
+    choice = cached_block(model_name, state.layer, ratio, kernel)
+    if is_variant:
+        choice = dataclasses.replace(choice, variant=model_name)
     try:
-        result = cached_block_trace(state.model_name, state.image_key, state.layer, state.ratio, state.kernel, state.device)
+        result = cached_block_trace(model_name, state.image_key, state.layer, ratio, kernel, state.device)
     except (RuntimeError, torch.cuda.OutOfMemoryError) as error:
         if state.device == "cpu":
             raise
         st.warning(f"{state.device.upper()} failed ({str(error).splitlines()[0][:200]}); using the CPU instead.")
-        result = cached_block_trace(state.model_name, state.image_key, state.layer, state.ratio, state.kernel, "cpu")
+        st.session_state["lab.device"] = "cpu"
+        result = cached_block_trace(model_name, state.image_key, state.layer, ratio, kernel, "cpu")
     return result, choice
+
+
+def comparison(kind: str, state: LabState) -> dict:
+    """F'' of the block the pages show, in each arrangement or published form (see cached_comparison)."""
+    model_name, ratio, kernel, _ = effective_block(state)
+    return cached_comparison(kind, model_name, state.image_key, state.layer, ratio, kernel)
 
 
 # --------------------------------------------------------------------------------------------
@@ -457,6 +577,10 @@ def show_image_error() -> None:
 
 
 def show_block_notes(state: LabState, choice: BlockChoice) -> None:
+    if choice.variant is not None:
+        st.success(f"r = {state.ratio}, k = {state.kernel}: showing the trained variant “{zoo.get_card(choice.variant).title}”, "
+                   "a network trained with these settings (its own features and learned weights), not a freshly "
+                   "initialised block.")
     if not state.card.trained:
         st.info("This network is untrained: the block's weights are random, so what you see is the mechanism, "
                 "not learned attention.")

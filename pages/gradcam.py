@@ -1,0 +1,51 @@
+"""Grad-CAM, after the paper's Figure 4: where a network with CBAM and one without look."""
+
+import streamlit as st
+
+from cbam import plots, zoo
+from ui import common
+
+state = common.current()
+st.title("Grad-CAM: where does the network look?")
+st.markdown(
+    "Grad-CAM (Selvaraju et al., 2017) weights the last convolutional stage's feature maps by how much each one "
+    "raises the score of a class, and keeps the positive part: a map of the evidence for that class. The CBAM paper "
+    "(Figure 4) shows Grad-CAM of ResNet-50 with and without CBAM on the same images: with CBAM the maps cover the "
+    "object better and the target class gets a higher probability. Here the same comparison runs on your image."
+)
+
+
+def partner(card: zoo.ModelCard) -> str | None:
+    """The model to compare with: the no-attention baseline for a CBAM model of the same task, and back."""
+    other = "demo" if card.name == "baseline" else "baseline"
+    try:
+        other_card = zoo.get_card(other)
+    except zoo.UnknownModelError:
+        return None
+    return other if other_card.class_names == card.class_names and other != card.name else None
+
+
+names = [state.model_name] + ([partner(state.card)] if partner(state.card) else [])
+class_names = state.card.class_names or tuple(str(i) for i in range(1000))
+run = common.safe_run(state.model_name, state.image_key, state.device)
+predicted = int(run.probabilities[0].argmax())
+class_idx = st.selectbox("Class to explain", range(len(class_names)), index=predicted,
+                         format_func=lambda i: class_names[i] + (" (predicted)" if i == predicted else ""),
+                         key="gradcam.class")
+if not state.card.trained:
+    st.info("This network is untrained: its Grad-CAM shows where random features respond, not learned evidence.")
+
+columns = st.columns(len(names))
+for column, name in zip(columns, names):
+    with column:
+        model, card = common.cached_model(name)
+        _, pixels = common.model_input(name, state.image_key)
+        heat, probabilities, _ = common.cached_grad_cam(name, state.image_key, int(class_idx))
+        has_cbam = bool(common.cbam_blocks(model))
+        st.subheader(("With CBAM: " if has_cbam else "Without attention: ") + card.title)
+        st.metric(f"P({class_names[class_idx]})", f"{float(probabilities[class_idx]):.1%}")
+        common.show(plots.heat_overlay(pixels, heat, title=f"Grad-CAM for '{class_names[class_idx]}'"),
+                    key=f"gradcam_{name}")
+if len(names) == 1:
+    st.caption("A side-by-side comparison needs a network without attention trained on the same task; "
+               "the bundled shapes models have one (the baseline).")
