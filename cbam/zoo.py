@@ -38,6 +38,7 @@ from torch import nn
 from . import data, models
 
 __all__ = [
+    "IMAGENET_MODEL",
     "ModelCard",
     "model_cards",
     "get_card",
@@ -186,9 +187,31 @@ def _trained_cards(models_dir: Path) -> tuple[ModelCard, ...]:
     return tuple(sorted(cards, key=lambda c: (rank.get(c.name, len(rank)), c.name)))
 
 
+IMAGENET_MODEL = "imagenet-resnet50"
+
+
+def _imagenet_card() -> ModelCard:
+    from . import imagenet
+
+    return ModelCard(
+        name=IMAGENET_MODEL,
+        title="CBAM-ResNet-50 (ImageNet)",
+        description="CBAM-ResNet-50 trained on ImageNet (osmr's pytorchcv weights, release "
+        f"{imagenet.PYTORCHCV_RELEASE}, converted to this library's layout): 16 CBAM blocks, 1000 classes. The "
+        "weights (about 113 MB) are downloaded once with their checksum verified, or read from a local file.",
+        trained=True,
+        input_size=imagenet.INPUT_SIZE,
+        mean=imagenet.MEAN,
+        std=imagenet.STD,
+        class_names=tuple(imagenet.IMAGENET_CLASSES),
+        build=lambda: imagenet.load_imagenet_model(allow_download=False),
+    )
+
+
 def model_cards() -> list[ModelCard]:
-    """Every model CBAM Lab can offer, in display order: the trained ones first, then the untrained."""
-    return [*_trained_cards(MODELS_DIR), *_UNTRAINED_CARDS]
+    """Every model CBAM Lab can offer, in display order: the trained ones first (the shapes models,
+    then CBAM-ResNet-50 on ImageNet, whose weights may first have to be fetched), then the untrained."""
+    return [*_trained_cards(MODELS_DIR), _imagenet_card(), *_UNTRAINED_CARDS]
 
 
 def get_card(name: str) -> ModelCard:
@@ -217,8 +240,8 @@ def load_state_dict_checked(path: str | Path, sha256: str) -> dict[str, torch.Te
 def load_model(name: str, device: str | torch.device = "cpu") -> tuple[nn.Module, ModelCard]:
     """Build the named model, load its weights if it has any, and return it in eval mode."""
     card = get_card(name)
-    model = card.build()
-    if card.trained:
+    model = card.build()  # ImageNet's build loads its own weights (see _imagenet_card)
+    if card.weights_path is not None:
         model.load_state_dict(load_state_dict_checked(card.weights_path, card.sha256))
     return model.eval().to(device), card
 

@@ -9,7 +9,7 @@ import torch
 from cbam import data, zoo
 from cbam.metrics import evaluate_model
 
-TRAINED = [card for card in zoo.model_cards() if card.trained]
+TRAINED = [card for card in zoo.model_cards() if card.weights_path is not None]  # the shipped ones
 
 
 def test_cards_order_and_untrained_entries_last():
@@ -18,6 +18,7 @@ def test_cards_order_and_untrained_entries_last():
     assert names[0] == "demo" and "baseline" in names
     assert names[-2:] == ["untrained-smallnet", "untrained-resnet50"]
     assert all(c.trained for c in cards[:-2])
+    assert names[-3] == zoo.IMAGENET_MODEL and cards[-3].weights_path is None  # fetched, not shipped
     for card in cards[-2:]:
         assert not card.trained and "untrained" in card.title
     with pytest.raises(zoo.UnknownModelError):

@@ -21,7 +21,8 @@ import torch
 from matplotlib.figure import Figure
 from streamlit.runtime.pages_manager import PagesManager
 
-from cbam import cbam_blocks, explore, images, plots, samples, zoo
+from cbam import cbam_blocks, explore, imagenet, images, plots, samples, zoo
+from cbam.checkpoints import CheckpointError
 from cbam.explore import BlockChoice, NetworkRun, TimedTrace
 from cbam.modules import CBAM
 
@@ -391,6 +392,70 @@ def _share_box(state: LabState) -> None:
                                                   else " An uploaded image cannot travel in a link: it opens the default sample."))
 
 
+def _download_imagenet_weights() -> None:
+    bar = st.progress(0.0, text="Downloading the ImageNet weights…")
+
+    def progress(done: int, total: int | None) -> None:
+        fraction = min(1.0, done / total) if total else 0.0
+        bar.progress(fraction, text=f"Downloading the ImageNet weights: {done / 2**20:.0f}"
+                                    + (f" of {total / 2**20:.0f} MiB" if total else " MiB"))
+
+    try:
+        imagenet.download_weights(progress=progress)
+    except imagenet.WeightsError as error:
+        st.session_state["lab.imagenet_error"] = str(error)
+        bar.empty()
+        return
+    st.session_state["lab.imagenet_error"] = None
+    st.session_state["lab.imagenet_panel"] = False
+    st.session_state["lab.model"] = zoo.IMAGENET_MODEL
+    st.rerun()
+
+
+def _adopt_uploaded_weights(upload) -> None:
+    """Uploaded weights (pytorchcv's, the authors' checkpoint, or ours) become a model of this session."""
+    try:
+        model = imagenet.build_imagenet_model(imagenet.from_uploaded_bytes(upload.getvalue()))
+    except (imagenet.WeightsError, CheckpointError, ValueError) as error:
+        st.session_state["lab.imagenet_error"] = f"{upload.name}: {error}"
+        return
+    name = new_session_model_name()
+    base = zoo.get_card(zoo.IMAGENET_MODEL)
+    card = dataclasses.replace(base, name=name, title=f"CBAM-ResNet-50 (ImageNet, {upload.name})", build=None)
+    session_models()[name] = (model, card)
+    st.session_state.update({"lab.model": name, "lab.imagenet_panel": False, "lab.imagenet_error": None})
+    st.rerun()
+
+
+def _imagenet_panel() -> None:
+    """CBAM-ResNet-50 (ImageNet) was chosen but its weights are not here: say why, and offer ways."""
+    with st.container(border=True):
+        st.markdown("#### CBAM-ResNet-50 (ImageNet) needs its weights first")
+        st.markdown(
+            f"The weights (about 113 MB, `{imagenet.PYTORCHCV_FILE_NAME}`, from osmr's pytorchcv model store) are "
+            "not on this machine yet. The bundled model stays selected meanwhile. Choose one:\n"
+            "- **Download** them now (once: they are kept in the PyTorch hub cache, checksum verified);\n"
+            "- **upload** a weights file you have (pytorchcv's `.pth` or its `.zip`, or the authors' checkpoint "
+            "from Jongchan/attention-module);\n"
+            f"- or, for an offline classroom server, set the environment variable `{imagenet.ENV_VAR}` to the "
+            "file's path before starting the app."
+        )
+        error_slot = st.empty()  # filled last, so a failure of this very run shows too
+        c1, c2 = st.columns([1, 2])
+        if c1.button("Download the weights", key="imagenet.download", type="primary"):
+            _download_imagenet_weights()
+        upload = c2.file_uploader("Or upload a weights file", type=["pth", "tar", "zip", "pt"], key="imagenet.upload",
+                                  max_upload_size=imagenet.MAX_DOWNLOAD_BYTES // 2**20)
+        if upload is not None and upload.file_id != st.session_state.get("lab.imagenet_upload_id"):
+            st.session_state["lab.imagenet_upload_id"] = upload.file_id
+            _adopt_uploaded_weights(upload)
+        if st.button("Not now", key="imagenet.dismiss"):
+            st.session_state.update({"lab.imagenet_panel": False, "lab.imagenet_error": None})
+            st.rerun()
+        if st.session_state.get("lab.imagenet_error"):
+            error_slot.error(st.session_state["lab.imagenet_error"])
+
+
 def render_sidebar() -> LabState:
     """Draw the shared controls and return the state every page works from."""
     _ensure_defaults()
@@ -407,6 +472,12 @@ def render_sidebar() -> LabState:
         st.session_state["lab.model"] = next(iter(cards))
     model_name = st.session_state["lab.model"] if _hidden("model") else sidebar.selectbox(
         "Model", list(cards), format_func=lambda n: cards[n].title, key=_widget("model"), on_change=_keep, args=("model",))
+    if model_name == zoo.IMAGENET_MODEL and not imagenet.is_available_offline():
+        st.session_state["lab.imagenet_panel"] = True  # explain, offer the download, keep a usable model
+        model_name = st.session_state["lab.model"] = st.session_state.get("lab.usable_model", next(iter(cards)))
+    st.session_state["lab.usable_model"] = model_name
+    if st.session_state.get("lab.imagenet_panel"):
+        _imagenet_panel()
     card = cards[model_name]
     if not card.trained:
         sidebar.warning("Untrained network: its weights are random, so its attention has not been learned.")
