@@ -14,6 +14,7 @@ The flow the app follows:
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -149,6 +150,7 @@ def block_config(block: CBAM) -> dict:
         spatial_pool_order=spatial.pool_order if spatial is not None else "avg-max",
         spatial_batch_norm=spatial is not None and spatial.bn is not None,
         spatial=spatial is not None,
+        spatial_padding=spatial.padding if spatial is not None else "zeros",
     )
 
 
@@ -232,9 +234,12 @@ def timed_trace(block: CBAM, x: torch.Tensor, device: str | torch.device = "cpu"
     block = block.to(device)
     x = x.to(device)
     stamps: dict[str, float] = {}
+    caller = threading.get_ident()
 
     def stamp(label: str) -> Callable:
         def hook(*_):
+            if threading.get_ident() != caller:  # another session running the same shared block
+                return
             _synchronize(device)
             stamps[label] = time.perf_counter()
 

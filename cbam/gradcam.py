@@ -11,6 +11,8 @@ the usual stand-in, so ``cbam.metrics`` scores both with the same pointing game.
 
 from __future__ import annotations
 
+import threading
+
 import torch
 from torch import nn
 
@@ -52,8 +54,13 @@ def grad_cam(
     target_layer = default_target_layer(model) if target_layer is None else target_layer
     captured: dict[str, torch.Tensor] = {}
 
+    caller = threading.get_ident()
+
     def keep_activation(_module, _inputs, output):
-        captured["activation"] = output
+        # The model may be shared with other threads (the app's sessions): a hook sees their
+        # forward passes too, so keep only this call's activation.
+        if threading.get_ident() == caller:
+            captured["activation"] = output
 
     handle = target_layer.register_forward_hook(keep_activation)
     try:

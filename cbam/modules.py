@@ -11,7 +11,8 @@ where ⊗ is element-wise multiplication, broadcasting Mc along the spatial axes
 channel axis.
 
 This file is the single source of the math. ``forward`` computes it; ``cbam.trace`` records the
-intermediates of that very computation by handing the module a dictionary to fill (``_record``).
+intermediates of that very computation: while a module is being traced, ``_record_of(module)`` gives
+it a dictionary to put each tensor it computes into.
 There is no second copy of the equations for display.
 
 Three well-known versions of CBAM differ in small ways, and every difference is an option here:
@@ -30,11 +31,14 @@ Use ``CBAM.paper(C)``, ``CBAM.authors(C)`` or ``CBAM.blog(C)`` to get each one i
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from . import fast
 
 __all__ = [
     "CBAM",
@@ -46,6 +50,17 @@ __all__ = [
 ]
 
 Arrangement = Literal["channel-spatial", "spatial-channel", "parallel"]
+
+# While cbam.trace runs, each traced module finds the dictionary it should fill here, by its identity.
+# A ContextVar belongs to one thread (and one asyncio task), so two users tracing one shared model at
+# the same time each fill their own record, and the model itself is never modified.
+_RECORDS: ContextVar[dict[int, dict] | None] = ContextVar("cbam_trace_records", default=None)
+
+
+def _record_of(module: nn.Module) -> dict | None:
+    """The record ``module`` fills while it is being traced in this thread, else None."""
+    records = _RECORDS.get()
+    return None if records is None else records.get(id(module))
 ARRANGEMENTS: tuple[str, ...] = ("channel-spatial", "spatial-channel", "parallel")
 
 
@@ -132,8 +147,6 @@ class ChannelAttention(nn.Module):
             equation and the blog's 1×1 convolutions do not).
     """
 
-    _record: dict | None = None  # set only by cbam.trace while it runs
-
     def __init__(
         self,
         channels: int,
@@ -170,13 +183,14 @@ class ChannelAttention(nn.Module):
         outputs = self.fc2(hidden)  # (P, B, C)
         logits = outputs.sum(dim=0)  # (B, C): MLP(avg) + MLP(max)
         channel_weights = torch.sigmoid(logits)
-        if self._record is not None:
+        record = _record_of(self)
+        if record is not None:
             for pool, d, h, o in zip(self.pool_types, descriptors, hidden, outputs):
-                self._record[f"{pool}_pool"] = d
-                self._record[f"mlp_hidden_{pool}"] = h
-                self._record[f"mlp_{pool}"] = o
-            self._record["channel_logits"] = logits
-            self._record["channel_weights"] = channel_weights
+                record[f"{pool}_pool"] = d
+                record[f"mlp_hidden_{pool}"] = h
+                record[f"mlp_{pool}"] = o
+            record["channel_logits"] = logits
+            record["channel_weights"] = channel_weights
         return channel_weights
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -208,15 +222,19 @@ class SpatialAttention(nn.Module):
         pool_order: "avg-max" (paper, blog) or "max-avg" (authors' code): the order of the two
             maps fed to the convolution; it only permutes the kernel's input channels.
         batch_norm: BatchNorm after the convolution (authors' code).
+        padding: how the convolution pads its 2 input maps: "zeros" (the paper's and the authors'
+            code) or "replicate" (repeats the border values). A deviation from the paper, for small
+            maps: on a 6×6 map a 7×7 kernel with zero padding sees a different amount of padding
+            at every position, so the mask can learn a fixed positional pattern; with "replicate"
+            there is no artificial zero border to key on.
     """
-
-    _record: dict | None = None
 
     def __init__(
         self,
         kernel_size: int = 7,
         pool_order: Literal["avg-max", "max-avg"] = "avg-max",
         batch_norm: bool = False,
+        padding: Literal["zeros", "replicate"] = "zeros",
     ) -> None:
         super().__init__()
         if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
@@ -226,9 +244,12 @@ class SpatialAttention(nn.Module):
             )
         if pool_order not in ("avg-max", "max-avg"):
             raise ValueError(f"pool_order must be 'avg-max' or 'max-avg', got {pool_order!r}")
+        if padding not in ("zeros", "replicate"):
+            raise ValueError(f"padding must be 'zeros' or 'replicate', got {padding!r}")
         self.kernel_size = kernel_size
         self.pool_order = pool_order
-        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
+        self.padding = padding
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False, padding_mode=padding)
         self.bn = nn.BatchNorm2d(1, eps=1e-5, momentum=0.01) if batch_norm else None
 
     def mask(self, x: torch.Tensor) -> torch.Tensor:
@@ -240,8 +261,9 @@ class SpatialAttention(nn.Module):
         if self.bn is not None:
             logits = self.bn(logits)
         spatial_mask = torch.sigmoid(logits)
-        if self._record is not None:
-            self._record.update(
+        record = _record_of(self)
+        if record is not None:
+            record.update(
                 spatial_avg=spatial_avg,
                 spatial_max=spatial_max,
                 spatial_logits=logits,
@@ -253,7 +275,8 @@ class SpatialAttention(nn.Module):
         return x * self.mask(x)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, pool_order={self.pool_order!r}"
+        extra = "" if self.padding == "zeros" else f", padding={self.padding!r}"
+        return f"kernel_size={self.kernel_size}, pool_order={self.pool_order!r}{extra}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,10 +299,18 @@ class CBAM(nn.Module):
             F'' = Mc(F) ⊗ Ms(F) ⊗ F).
         pool_types, mlp_bias: see ``ChannelAttention``.
         spatial_pool_order, spatial_batch_norm: see ``SpatialAttention``.
+        spatial_padding: ``SpatialAttention``'s ``padding``: "zeros" (the paper's, default) or
+            "replicate" (a deviation from the paper, for small maps).
         spatial: False drops the spatial module (the authors' ``no_spatial``; channel attention only).
-    """
 
-    _record: dict | None = None
+    Dispatch: ``forward`` below is the reference path, the equations written out, and it is what
+    training and ``cbam.trace`` run. When no autograd graph is needed (grad mode off, or nothing
+    requires grad), the block is not being traced, and its configuration is one ``cbam.fast``
+    implements (channel-spatial or channel only, avg/max pools, BatchNorm in eval mode; a CPU input
+    of at least ``cbam.fast.CPU_MIN_ELEMENTS`` values, or CUDA with Triton), ``forward`` hands the input
+    to ``cbam.fast.forward`` instead: the same numbers (to float rounding) with less memory traffic. ``cbam.fast.unsupported(block, x)`` says
+    why an input takes the reference path; ``with cbam.fast.disabled():`` forces it.
+    """
 
     def __init__(
         self,
@@ -293,6 +324,7 @@ class CBAM(nn.Module):
         spatial_pool_order: Literal["avg-max", "max-avg"] = "avg-max",
         spatial_batch_norm: bool = False,
         spatial: bool = True,
+        spatial_padding: Literal["zeros", "replicate"] = "zeros",
     ) -> None:
         super().__init__()
         if arrangement not in ARRANGEMENTS:
@@ -300,7 +332,9 @@ class CBAM(nn.Module):
         self.arrangement = arrangement
         self.channel_attention = ChannelAttention(channels, reduction_ratio, pool_types, mlp_bias)
         self.spatial_attention = (
-            SpatialAttention(kernel_size, spatial_pool_order, spatial_batch_norm) if spatial else None
+            SpatialAttention(kernel_size, spatial_pool_order, spatial_batch_norm, spatial_padding)
+            if spatial
+            else None
         )
 
     # One-line presets ---------------------------------------------------------------------------
@@ -338,36 +372,28 @@ class CBAM(nn.Module):
         return None if self.spatial_attention is None else self.spatial_attention.kernel_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rec = self._record
+        if fast.usable(self, x):  # inference only: same numbers, less memory traffic (see cbam/fast.py)
+            return fast.forward(self, x)
         channel, spatial = self.channel_attention, self.spatial_attention
-        if rec is not None:  # while tracing, both sub-modules write into this block's record
-            channel._record = rec
-            if spatial is not None:
-                spatial._record = rec
-        try:
-            if spatial is None:
-                out = x_channel = channel(x)
-            elif self.arrangement == "channel-spatial":
-                x_channel = channel(x)  # F'  = Mc(F) ⊗ F
-                out = spatial(x_channel)  # F'' = Ms(F') ⊗ F'
-            elif self.arrangement == "spatial-channel":
-                x_spatial = spatial(x)  # F'  = Ms(F) ⊗ F
-                out = x_channel = channel(x_spatial)  # F'' = Mc(F') ⊗ F'
-            else:  # parallel: both maps are computed from F itself
-                channel_weights = channel.weights(x)
-                spatial_mask = spatial.mask(x)
-                x_channel = x * channel_weights[:, :, None, None]
-                x_spatial = x * spatial_mask
-                out = x_channel * spatial_mask
-        finally:
-            if rec is not None:  # leave the sub-modules exactly as they were
-                del channel._record
-                if spatial is not None:
-                    del spatial._record
-        if rec is not None:
-            rec.update(x=x, x_channel=x_channel, out=out)
+        if spatial is None:
+            out = x_channel = channel(x)
+        elif self.arrangement == "channel-spatial":
+            x_channel = channel(x)  # F'  = Mc(F) ⊗ F
+            out = spatial(x_channel)  # F'' = Ms(F') ⊗ F'
+        elif self.arrangement == "spatial-channel":
+            x_spatial = spatial(x)  # F'  = Ms(F) ⊗ F
+            out = x_channel = channel(x_spatial)  # F'' = Mc(F') ⊗ F'
+        else:  # parallel: both maps are computed from F itself
+            channel_weights = channel.weights(x)
+            spatial_mask = spatial.mask(x)
+            x_channel = x * channel_weights[:, :, None, None]
+            x_spatial = x * spatial_mask
+            out = x_channel * spatial_mask
+        record = _record_of(self)  # while tracing, the sub-modules have filled this same record
+        if record is not None:
+            record.update(x=x, x_channel=x_channel, out=out)
             if spatial is not None and self.arrangement != "channel-spatial":
-                rec["x_spatial"] = x_spatial
+                record["x_spatial"] = x_spatial
         return out
 
     def extra_repr(self) -> str:

@@ -6,7 +6,8 @@ tensor they compute into it. So ``trace(block, x).out`` *is* ``block(x)``, bit f
 computed twice, and nothing here knows the equations.
 
 ``trace_all(model, x)`` does the same for every CBAM block inside a network, in one forward pass.
-Neither leaves anything behind on the model: no hooks, no attributes, no change to its mode.
+Neither leaves anything behind on the model: no hooks, no attributes, no change to its mode; and
+since the records live in a per-thread context, several threads may trace one shared model at once.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import nn
 
-from .modules import CBAM, ChannelAttention, SpatialAttention, _check_finite
+from .modules import _RECORDS, CBAM, ChannelAttention, SpatialAttention, _check_finite
 
 __all__ = ["CBAMTrace", "trace", "trace_all", "cbam_blocks"]
 
@@ -103,19 +104,24 @@ def cbam_blocks(model: nn.Module) -> list[tuple[str, CBAM]]:
 
 
 @contextmanager
-def _recording(blocks: list[tuple[str, CBAM]]) -> Iterator[dict[str, dict]]:
-    """Give each block a fresh record for the duration of the ``with``; remove it afterwards."""
+def _recording(modules: list[tuple[str, nn.Module]]) -> Iterator[dict[str, dict]]:
+    """For the duration of the ``with``, give each module (and its attention sub-modules, which
+    write into the same record) a fresh record, visible to this thread only (see modules._RECORDS)."""
     records: dict[str, dict] = {}
+    by_module = dict(_RECORDS.get() or {})
+    for name, module in modules:
+        parts = [module, getattr(module, "channel_attention", None), getattr(module, "spatial_attention", None)]
+        if id(module) in by_module:
+            raise RuntimeError(f"CBAM block {name!r} is already being traced")
+        records[name] = {}
+        for part in parts:
+            if part is not None:
+                by_module[id(part)] = records[name]
+    token = _RECORDS.set(by_module)
     try:
-        for name, block in blocks:
-            if "_record" in block.__dict__:
-                raise RuntimeError(f"CBAM block {name!r} is already being traced")
-            block._record = records[name] = {}
         yield records
     finally:
-        for name, block in blocks:
-            if name in records:
-                block.__dict__.pop("_record", None)
+        _RECORDS.reset(token)
 
 
 def trace(module: CBAM | ChannelAttention | SpatialAttention, x: torch.Tensor) -> CBAMTrace:
@@ -136,12 +142,10 @@ def trace(module: CBAM | ChannelAttention | SpatialAttention, x: torch.Tensor) -
 
 
 def _trace_submodule(module: ChannelAttention | SpatialAttention, x: torch.Tensor) -> CBAMTrace:
-    record: dict = {"x": x}
-    module._record = record
-    try:
+    with _recording([("", module)]) as records:
         out = module(x)
-    finally:
-        module.__dict__.pop("_record", None)
+    record = records[""]
+    record["x"] = x
     record["out"] = out
     if isinstance(module, ChannelAttention):
         record["x_channel"] = out

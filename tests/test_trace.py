@@ -178,3 +178,50 @@ def test_trace_all_leaves_no_state_even_when_the_model_fails():
         trace_all(model, torch.randn(1, 5, 32, 32))
     assert all("_record" not in m.__dict__ for m in model.modules())
     assert all(torch.equal(snapshot[k], v) for k, v in model.state_dict().items())
+
+
+def test_one_shared_block_traced_from_many_threads_at_once():
+    """The app's sessions share one cached model; each thread must get its own, correct trace."""
+    import threading
+
+    torch.manual_seed(0)
+    model = cbam_smallnet(4).eval()
+    inputs = [torch.randn(1, 3, 64, 64) for _ in range(6)]
+    expected = [trace_all(model, x)[1]["stages.2.cbam"].out for x in inputs]
+    results, errors = {}, []
+    barrier = threading.Barrier(len(inputs))
+
+    def work(i):
+        try:
+            barrier.wait()
+            for _ in range(5):
+                results[i] = trace_all(model, inputs[i])[1]["stages.2.cbam"].out
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for i, out in enumerate(expected):
+        assert torch.equal(results[i], out)
+
+
+def test_tracing_a_block_inside_its_own_trace_is_refused():
+    block = CBAM(8, 2)
+    x = torch.randn(1, 8, 4, 4)
+
+    class Reentrant(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = block
+
+        def forward(self, t):
+            trace(block, t)  # tracing the block again while trace_all traces it
+            return self.block(t)
+
+    with pytest.raises(RuntimeError, match="already being traced"):
+        trace_all(Reentrant(), x)
+    assert trace(block, x).out.shape == x.shape  # and nothing is left behind
