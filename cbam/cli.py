@@ -4,6 +4,7 @@
     python -m cbam evaluate --model demo --samples 2000 --seed 1000000 --json
     python -m cbam ablate --seeds 0 1 2
     python -m cbam models
+    python -m cbam inspect IMAGE --out DIR [--model demo] [--layer L] [--ratio R] [--kernel K] [--device D]
 
 Each subcommand is one ``Command``: a name, a one-line help, a function that adds its arguments to
 its sub-parser, and a function that runs it and returns the exit status. To add a subcommand
@@ -213,6 +214,40 @@ def _run_models(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------------
+# inspect
+# --------------------------------------------------------------------------------------------
+
+
+def _add_inspect_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", help="the image file (PNG, JPEG, WebP, BMP, GIF or TIFF)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the PNG figures, trace.npz, blocks.csv, summary.json")
+    p.add_argument("--model", default="demo", help="a model of the zoo (see 'python -m cbam models'; default demo)")
+    p.add_argument("--layer", default=None, help="the CBAM block, e.g. stages.3.cbam (default: the last)")
+    p.add_argument("--ratio", type=int, default=None, help="reduction ratio r (default: the block's own)")
+    p.add_argument("--kernel", type=int, default=None, help="spatial kernel size k, odd (default: the block's own)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
+    p.add_argument("--alpha", type=float, default=0.55, help="opacity of masks drawn over the image (0..1)")
+
+
+def _run_inspect(args: argparse.Namespace) -> int:
+    from .images import ImageError
+    from .report import inspect_image
+    from .zoo import UnknownModelError
+
+    try:
+        summary = inspect_image(args.image, args.out, model_name=args.model, layer=args.layer, ratio=args.ratio,
+                                kernel=args.kernel, device=args.device, alpha=args.alpha)
+    except (ImageError, UnknownModelError, ValueError, RuntimeError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    for note in summary["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"wrote {len(summary['files'])} files to {args.out}: " + ", ".join(summary["files"]))
+    return 0
+
+
 COMMANDS: list[Command] = [
     Command("train", "train a network on cluttered shapes (reproduces the shipped models)",
             _add_train_arguments, _run_train,
@@ -227,13 +262,18 @@ COMMANDS: list[Command] = [
             "Train every ablation row (pooling, kernel, arrangement, ratio, baseline) for each seed, then "
             "summarise mean ± std with --summarize. See docs/ablations.md."),
     Command("models", "list the models of the zoo", _add_models_arguments, _run_models),
+    Command("inspect", "write the app's figures, the trace and statistics for one image",
+            _add_inspect_arguments, _run_inspect,
+            "Run a zoo model on IMAGE and write, for one CBAM block with the chosen r and k, the same figures "
+            "as the app (PNG), the block's trace (trace.npz, field names as in cbam.trace), the statistics "
+            "of every block (blocks.csv) and a JSON summary."),
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m cbam",
-        description="CBAM Lab: train, evaluate and list CBAM networks on the cluttered-shapes task.",
+        description="CBAM Lab: inspect an image with CBAM, and train, evaluate and list the networks of the zoo.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:

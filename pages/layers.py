@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from cbam import explore, plots
+from cbam import explore, plots, report
 from ui import common
 
 state = common.current()
@@ -35,22 +35,7 @@ if masks:
 common.show(plots.channel_weights_heatmap(weights), key="channel_heatmap")
 
 st.subheader("Per-block statistics")
-rows = []
-for name, t in run.traces.items():
-    w = t.channel_weights[0]
-    row = {
-        "block": name,
-        "C": t.x.shape[1],
-        "H×W": f"{t.x.shape[2]}×{t.x.shape[3]}",
-        "Mc mean": round(float(w.mean()), 3),
-        "Mc min": round(float(w.min()), 3),
-        "Mc max": round(float(w.max()), 3),
-        "‖F''−F‖/‖F‖": round(run.changes[name], 3),
-    }
-    if t.spatial_mask is not None:
-        m = t.spatial_mask[0, 0]
-        row.update({"Ms mean": round(float(m.mean()), 3), "Ms min": round(float(m.min()), 3), "Ms max": round(float(m.max()), 3)})
-    rows.append(row)
+rows = report.block_statistics(run)
 st.dataframe(rows, hide_index=True, width="stretch")
 st.download_button("Download statistics (CSV)", explore.rows_to_csv(rows), file_name="cbam_blocks.csv", mime="text/csv")
 

@@ -1,0 +1,140 @@
+"""Everything the app shows for one image, written to a folder: ``python -m cbam inspect IMAGE --out DIR``.
+
+For one CBAM block (``--layer``, default the last) with the user's r and k (rebuilt as in the app:
+``explore.block_with``), it writes the step-by-step figures as PNG, the block's trace as NPZ (field
+names as in ``cbam.CBAMTrace``), the layer-by-layer figures of the whole network and its
+per-block statistics as CSV, and a JSON summary. The figures come from ``cbam.plots``, the
+numbers from ``cbam.trace``: the same code the app runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from matplotlib.figure import Figure
+
+from . import explore, images, plots, zoo
+from .modules import CBAM
+
+__all__ = ["inspect_image", "block_figures", "network_figures", "block_statistics"]
+
+
+def block_figures(block: CBAM, t, pixels, *, alpha: float = 0.55) -> dict[str, Figure]:
+    """The figures of the Channel attention and Spatial attention pages, by file stem."""
+    weights = t.channel_weights[0]
+    most, least = explore.ranked_channels(weights, 8)
+    figures = {
+        "most_attended": plots.feature_grid(t.x[0], most, weights=weights, title="Most attended channels of F"),
+        "least_attended": plots.feature_grid(t.x[0], least, weights=weights, title="Least attended channels of F"),
+        "descriptors": plots.pooled_descriptors(_first(t.avg_pool), _first(t.max_pool)),
+        "mlp": plots.mlp_branches(_first(t.mlp_hidden_avg), _first(t.mlp_hidden_max), _first(t.mlp_avg), _first(t.mlp_max)),
+        "channel_weights": plots.channel_weights(t.channel_logits[0], weights, sort=True),
+        "before_after": plots.channel_before_after(t.x[0], t.x_channel[0], most[:2] + least[:1], weights),
+        "step_changes": plots.step_changes(t.x[0], t.x_channel[0], t.out[0]),
+    }
+    spatial = block.spatial_attention
+    if spatial is not None and t.spatial_mask is not None:
+        stride = explore.feature_stride(pixels.shape[0], t.spatial_mask.shape[-2])
+        figures.update(
+            spatial_pools=plots.spatial_pools(t.spatial_avg[0], t.spatial_max[0]),
+            kernel=plots.spatial_kernel(spatial.conv.weight.detach(), pool_order=spatial.pool_order),
+            spatial_mask=plots.spatial_mask(t.spatial_logits[0], t.spatial_mask[0]),
+            mask_overlay=plots.mask_overlay(pixels, t.spatial_mask[0, 0], alpha=alpha,
+                                            kernel_size=spatial.kernel_size, feature_stride=stride),
+        )
+    return figures
+
+
+def network_figures(run: explore.NetworkRun, pixels, *, alpha: float = 0.55) -> dict[str, Figure]:
+    """The figures of the Layer by layer page."""
+    masks = {name: t.spatial_mask[0, 0] for name, t in run.traces.items() if t.spatial_mask is not None}
+    figures = {"channel_heatmap": plots.channel_weights_heatmap({n: t.channel_weights[0] for n, t in run.traces.items()})}
+    if masks:
+        figures["layer_masks"] = plots.layer_masks_grid(pixels, masks, alpha=alpha)
+    return figures
+
+
+def block_statistics(run: explore.NetworkRun) -> list[dict]:
+    """One row per CBAM block: its size, and the range of its channel weights and spatial mask."""
+    rows = []
+    for name, t in run.traces.items():
+        w = t.channel_weights[0]
+        row = {"block": name, "C": t.x.shape[1], "H×W": f"{t.x.shape[2]}×{t.x.shape[3]}",
+               "Mc mean": round(float(w.mean()), 3), "Mc min": round(float(w.min()), 3),
+               "Mc max": round(float(w.max()), 3), "‖F''−F‖/‖F‖": round(run.changes[name], 3)}
+        if t.spatial_mask is not None:
+            m = t.spatial_mask[0, 0]
+            row.update({"Ms mean": round(float(m.mean()), 3), "Ms min": round(float(m.min()), 3),
+                        "Ms max": round(float(m.max()), 3)})
+        rows.append(row)
+    return rows
+
+
+def _first(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t[0]
+
+
+def inspect_image(
+    image: str | Path | bytes,
+    out_dir: str | Path,
+    *,
+    model_name: str = "demo",
+    layer: str | None = None,
+    ratio: int | None = None,
+    kernel: int | None = None,
+    device: str = "cpu",
+    alpha: float = 0.55,
+) -> dict:
+    """Write every figure, the trace and the statistics for ``image`` to ``out_dir``; return the summary.
+
+    Raises ``images.ImageError`` for an unusable image, ``zoo.UnknownModelError`` for an unknown
+    model and ``ValueError`` for a layer the model does not have.
+    """
+    picture = images.load_image(image)
+    model, card = zoo.load_model(model_name)
+    x = images.to_tensor(picture, card.input_size, card.mean, card.std)
+    pixels = images.tensor_to_display(picture, card.input_size)
+    run = explore.run_network(model, x, device)
+    if not run.traces:
+        raise ValueError(f"{card.title} has no CBAM blocks to inspect")
+    layer = layer or list(run.traces)[-1]
+    if layer not in run.traces:
+        raise ValueError(f"{model_name} has no CBAM block {layer!r}; its blocks are: {', '.join(run.traces)}")
+    choice = explore.block_with(model.get_submodule(layer), ratio, kernel, block_is_trained=card.trained)
+    timed = explore.timed_trace(choice.block, run.traces[layer].x, device)
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for stem, figure in {**block_figures(choice.block, timed.trace, pixels, alpha=alpha),
+                         **network_figures(run, pixels, alpha=alpha)}.items():
+        (out / f"{stem}.png").write_bytes(plots.figure_to_png(figure))
+        written.append(f"{stem}.png")
+    (out / "trace.npz").write_bytes(explore.trace_npz(timed.trace))
+    rows = block_statistics(run)
+    (out / "blocks.csv").write_text(explore.rows_to_csv(rows), encoding="utf-8")
+
+    top = run.probabilities[0].topk(min(5, run.probabilities.shape[-1]))
+    names = card.class_names or tuple(str(i) for i in range(run.probabilities.shape[-1]))
+    summary = {
+        "image": str(image) if not isinstance(image, bytes) else "<bytes>",
+        "image_size": list(picture.size),
+        "model": model_name,
+        "model_title": card.title,
+        "trained": card.trained,
+        "layer": layer,
+        "reduction_ratio": choice.block.reduction_ratio,
+        "kernel_size": choice.block.kernel_size,
+        "hidden_width": choice.block.channel_attention.hidden_channels,
+        "block_weights": "learned" if choice.is_original else "partly freshly initialised (seed 0)",
+        "notes": choice.notes,
+        "device": timed.device,
+        "milliseconds": timed.milliseconds,
+        "top5": [{"class": names[i], "probability": round(p, 4)} for p, i in zip(top.values.tolist(), top.indices.tolist())],
+        "blocks": rows,
+        "files": [*written, "trace.npz", "blocks.csv", "summary.json"],
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    return summary
