@@ -26,6 +26,7 @@ PAGES = [
     st.Page("pages/gradcam.py", title="Grad-CAM", icon=":material/local_fire_department:"),
     st.Page("pages/shapes.py", title="The shapes task", icon=":material/category:"),
     st.Page("pages/training.py", title="Training Lab", icon=":material/model_training:"),
+    st.Page("pages/ablations.py", title="Ablations", icon=":material/science:"),
 ]
 
 page = st.navigation(PAGES)

@@ -54,6 +54,7 @@ __all__ = [
     "training_curves",
     "heat_overlay",
     "sample_grid",
+    "ablation_bars",
     "masks_on_images",
     "figure_to_png",
 ]
@@ -1215,4 +1216,40 @@ def masks_on_images(
             ax.set_title(titles[index], fontsize=PANEL_TITLE_SIZE)
         axes.append(ax)
     _colorbar(fig, ScalarMappable(norm=_unit_norm(), cmap=cmap), axes, "Ms (0 = suppressed, 1 = kept)")
+    return fig
+
+
+def ablation_bars(
+    rows: Sequence[Mapping[str, Any]],
+    metric: str = "accuracy",
+    *,
+    title: str | None = None,
+    reference: str = "reference",
+) -> Figure:
+    """Mean ± std of one metric per ablation row, grouped by axis; the reference row is drawn in
+    every group. ``rows`` as in ``cbam.zoo.ablation_results()["rows"]`` (values are fractions)."""
+    if not rows:
+        return _message_figure(title or metric, "No ablation results.")
+    ref = next((r for r in rows if r["name"] == reference), None)
+    axes_order = [a for a in dict.fromkeys(r["axis"] for r in rows) if a != "reference"]
+    labels, means, stds, colours, ticks = [], [], [], [], []
+    for axis in axes_order:
+        group = [r for r in rows if r["axis"] == axis]
+        if ref is not None:
+            group = [ref, *group]
+        for r in group:
+            labels.append(f"{axis}: {r['value'] if r is not ref else 'CBAM (reference)'}")
+            means.append(100 * r[metric]["mean"])
+            stds.append(100 * (r[metric].get("std") or 0.0))
+            colours.append("tab:gray" if r is ref else "tab:blue")
+        ticks.append(len(labels))
+    fig = _figure(9.0, 0.42 * len(labels) + 1.6, title or f"{metric.replace('_', ' ')}: mean ± std over seeds")
+    ax = fig.add_subplot(1, 1, 1)
+    positions = np.arange(len(labels))[::-1]
+    ax.barh(positions, means, xerr=stds, color=colours, capsize=3)
+    for boundary in ticks[:-1]:
+        ax.axhline(len(labels) - boundary - 0.5, color="0.8", linewidth=1)
+    ax.set_yticks(positions, labels, fontsize=TICK_SIZE)
+    _style(ax, xlabel=f"{metric.replace('_', ' ')} (%)")
+    ax.set_xlim(0, 100)
     return fig

@@ -39,6 +39,7 @@ from . import data, models
 
 __all__ = [
     "IMAGENET_MODEL",
+    "ablation_results",
     "ModelCard",
     "model_cards",
     "get_card",
@@ -206,6 +207,13 @@ def _imagenet_card() -> ModelCard:
         class_names=tuple(imagenet.IMAGENET_CLASSES),
         build=lambda: imagenet.load_imagenet_model(allow_download=False),
     )
+
+
+def ablation_results() -> dict:
+    """The ablation study of the shipped models (``assets/models/ablations.json``; see docs/ablations.md):
+    ``{"description", "reference_setting", "recipe", "evaluation", "rows": [...]}``, each row with
+    mean, std and per-seed values of accuracy, pointing game and mass on target."""
+    return json.loads((MODELS_DIR / "ablations.json").read_text(encoding="utf-8"))
 
 
 def model_cards() -> list[ModelCard]:

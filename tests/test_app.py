@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 PAGES = ["pages/start.py", "pages/channel.py", "pages/spatial.py", "pages/full.py", "pages/layers.py",
-         "pages/gradcam.py", "pages/shapes.py"]
+         "pages/gradcam.py", "pages/shapes.py", "pages/ablations.py"]
 
 
 def png_bytes(seed: int = 0, size=(120, 90)) -> bytes:
@@ -274,3 +274,15 @@ def test_training_lab_trains_a_model_the_other_pages_can_use():
     assert card.title in at.selectbox(key="w.model").options and at.selectbox(key="w.model").value == names[0]
     go(at, "pages/spatial.py")
     assert not at.error and at.session_state["lab.model"] == names[0]
+
+
+def test_ablations_page_shows_every_row_with_its_spread():
+    from cbam import zoo
+
+    at = go(new_app(), "pages/ablations.py")
+    rows = zoo.ablation_results()["rows"]
+    table = at.dataframe[0].value
+    assert len(table) == len(rows) and all("±" in v for v in table["accuracy (%)"])
+    assert all(len(r["seeds"]) >= 3 for r in rows)
+    at.radio(key="ablations.metric").set_value("pointing_game").run()
+    assert not at.exception and len(at.main.get("image")) == 1
