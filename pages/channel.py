@@ -5,15 +5,8 @@ import streamlit as st
 from cbam import explore, plots
 from ui import common
 
-state = common.current()
-st.title("Channel attention: *what* matters")
-if not state.layers:
-    st.info("This model has no CBAM block to show.")
-    st.stop()
-
-timed, choice = common.block_trace(state)
+state, timed, choice = common.block_page("Channel attention: *what* matters")
 t, block = timed.trace, choice.block
-common.show_block_notes(state, choice)
 C, H, W = t.x.shape[1:]
 hidden = block.channel_attention.hidden_channels
 params = sum(p.numel() for p in block.channel_attention.parameters())

@@ -5,15 +5,8 @@ import streamlit as st
 from cbam import explore, plots
 from ui import common
 
-state = common.current()
-st.title("Full CBAM: F → F' → F''")
-if not state.layers:
-    st.info("This model has no CBAM block to show.")
-    st.stop()
-
-timed, choice = common.block_trace(state)
+state, timed, choice = common.block_page("Full CBAM: F → F' → F''")
 t, block = timed.trace, choice.block
-common.show_block_notes(state, choice)
 common.show_timings(timed)
 st.download_button("Download this block's trace (NPZ)", explore.trace_npz(t), file_name=f"cbam_trace_{state.layer}.npz",
                    mime="application/octet-stream", help="Every intermediate of the forward pass, named as in cbam.trace")

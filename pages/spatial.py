@@ -5,15 +5,8 @@ import streamlit as st
 from cbam import explore, plots
 from ui import common
 
-state = common.current()
-st.title("Spatial attention: *where* it is")
-if not state.layers:
-    st.info("This model has no CBAM block to show.")
-    st.stop()
-
-timed, choice = common.block_trace(state)
+state, timed, choice = common.block_page("Spatial attention: *where* it is")
 t, block = timed.trace, choice.block
-common.show_block_notes(state, choice)
 if block.spatial_attention is None or t.spatial_mask is None:
     st.info("This block has no spatial attention (channel attention only).")
     st.stop()

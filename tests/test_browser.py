@@ -5,76 +5,37 @@ Playwright. Screenshots of every page are saved to ``artifacts/screenshots/`` (t
 Skipped only where Chromium is missing and CI is not set; in CI a missing browser fails.
 """
 
-import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from streamlit_server import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, running_app
 
-ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = ARTIFACTS / "screenshots"
 PAGES = ["Channel attention", "Spatial attention", "Full CBAM", "Layer by layer", "Grad-CAM", "The shapes task", "Ablations",
          "Start here"]
 
 pytestmark = pytest.mark.browser
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI") == "true":
-        raise RuntimeError("Chromium is required for the browser test in CI")
-    pytest.skip("Chromium is not installed", allow_module_level=True)
+require_chromium()
 sync_api = pytest.importorskip("playwright.sync_api")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server():
-    yield from start_server("streamlit-browser-test.log")
+    with running_app("streamlit-browser-test.log") as app:
+        yield app.url
 
 
 @pytest.fixture()
 def fresh_server():
     """A server of its own, so that the test's request is the very first one it serves."""
-    yield from start_server("streamlit-fresh-server.log")
-
-
-def start_server(log_name: str):
-    port = free_port()
-    (ROOT / "artifacts").mkdir(exist_ok=True)
-    log = open(ROOT / "artifacts" / log_name, "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        raise RuntimeError("the Streamlit server did not come up within 60 s")
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
-    log.close()
+    with running_app("streamlit-fresh-server.log") as app:
+        yield app.url
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +43,7 @@ def browser():
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                  "--disable-background-networking", "--disable-component-update"],
+            args=CHROMIUM_ARGS,
         )
         yield b
         b.close()
@@ -179,7 +139,7 @@ def test_the_dockerfile_healthcheck_passes_against_the_running_server(server):
     import re
     import shlex
 
-    dockerfile = (ROOT / "Dockerfile").read_text()
+    dockerfile = (Path(__file__).resolve().parent.parent / "Dockerfile").read_text()
     check = re.search(r"HEALTHCHECK .*?\\\n\s*CMD (.+)", dockerfile).group(1)
     command = shlex.split(check.replace("127.0.0.1:8501", server.removeprefix("http://")))
     assert command[0] == "python" and "/_stcore/health" in check

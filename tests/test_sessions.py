@@ -34,26 +34,18 @@ import math
 import os
 import platform
 import re
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image
+from streamlit_server import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, require_chromium, running_app
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SESSIONS = int(os.environ.get("CBAM_LAB_SESSIONS", "10"))
 STEP_TIMEOUT_MS = int(os.environ.get("CBAM_LAB_STEP_TIMEOUT_MS", "150000"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update"]
+
+
 def app_pages() -> dict[str, str]:
     """Every page of app.py in order: its sidebar navigation label → the text of its st.title (h1).
 
@@ -61,8 +53,8 @@ def app_pages() -> dict[str, str]:
     is cut before its first placeholder; markdown emphasis is dropped, as the browser shows it."""
     pages = {}
     for path, label in re.findall(r'st\.Page\(\s*"([^"]+)",\s*title="([^"]+)"', (ROOT / "app.py").read_text()):
-        match = re.search(r'st\.title\(\s*(f?)"([^"]+)"', (ROOT / path).read_text())
-        assert match, f"{path} has no st.title to recognise it by"
+        match = re.search(r'(?:st\.title|common\.block_page)\(\s*(f?)"([^"]+)"', (ROOT / path).read_text())
+        assert match, f"{path} has no title (st.title or common.block_page) to recognise it by"
         title = match.group(2).split("{")[0] if match.group(1) else match.group(2)
         pages[label] = title.replace("*", "").strip()
     return pages
@@ -73,10 +65,7 @@ START_TITLE = next(iter(PAGE_TITLES.values()))  # the default page, the first in
 
 pytestmark = pytest.mark.browser
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI") == "true":
-        raise RuntimeError("Chromium is required for the browser session test in CI")
-    pytest.skip("Chromium is not installed", allow_module_level=True)
+require_chromium()
 async_api = pytest.importorskip("playwright.async_api")
 
 
@@ -85,44 +74,11 @@ async_api = pytest.importorskip("playwright.async_api")
 # --------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
     """A fresh ``streamlit run app.py`` on 127.0.0.1; its log goes to artifacts/streamlit-sessions-test.log."""
-    port = free_port()
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / "streamlit-sessions-test.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         # others may edit the sources while this runs: no "source file changed" prompt, no reload
-         "--server.fileWatcherType", "none", "--server.runOnSave", "false"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        log.close()
-        raise RuntimeError("the Streamlit server did not come up within 60 s")
-    yield SimpleNamespace(url=url, pid=process.pid)
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    with running_app("streamlit-sessions-test.log") as app:
+        yield app
 
 
 # --------------------------------------------------------------------------------------------

@@ -620,6 +620,20 @@ def block_trace(state: LabState) -> tuple[TimedTrace, BlockChoice]:
     return result, choice
 
 
+def block_page(title: str) -> tuple[LabState, TimedTrace, BlockChoice]:
+    """The start of every step-by-step page: the shared state, the page title, and the chosen block
+    traced with the user's r and k, with its notes shown. Stops the page when the model has no
+    CBAM block."""
+    state = current()
+    st.title(title)
+    if not state.layers:
+        st.info("This model has no CBAM block to show.")
+        st.stop()
+    timed, choice = block_trace(state)
+    show_block_notes(state, choice)
+    return state, timed, choice
+
+
 def comparison(kind: str, state: LabState) -> dict:
     """F'' of the block the pages show, in each arrangement or published form (see cached_comparison)."""
     model_name, ratio, kernel, _ = effective_block(state)
