@@ -580,6 +580,8 @@ def current() -> LabState:
     if PagesManager.uses_pages_directory and not _under_app_test() and not st.session_state.get("lab.left_v1_mode"):
         st.session_state["lab.left_v1_mode"] = True
         PagesManager.uses_pages_directory = False
+        _ensure_defaults()
+        _read_lesson_link()  # now: the rerun may come without the link's query parameters
         st.rerun()
     return render_sidebar()
 
