@@ -140,6 +140,10 @@ def failing_cuda(monkeypatch):
     monkeypatch.setattr(explore, "available_devices", lambda: ["cpu", "cuda"])
     monkeypatch.setattr(explore, "run_network", run_network)
     monkeypatch.setattr(explore, "timed_trace", timed_trace)
+    # there is no real GPU to copy the model to: the "CUDA copy" is the CPU model itself
+    from ui import common
+
+    monkeypatch.setattr(common, "_device_copy", lambda name, device: common.cached_model(name)[0])
     st.cache_resource.clear()
     st.cache_data.clear()
     yield calls

@@ -10,6 +10,7 @@ Pages read ``current()`` and call the ``cached_*`` functions; they never compute
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import sys
@@ -61,7 +62,6 @@ def new_session_model_name() -> str:
 def keep_session_model(name: str, model: torch.nn.Module, config, history: list[dict], finished: bool) -> None:
     """Keep a Training Lab model for this session (a copy, on the CPU, in eval mode), with a card
     saying how it was trained and, once finished, its accuracy on held-out images."""
-    import copy
 
     from cbam import data, metrics
 
@@ -116,7 +116,7 @@ def cached_input(image_key: str, _image_bytes: bytes, size: int, mean: tuple, st
 
 @st.cache_resource(max_entries=3, show_spinner="Running the network…")
 def cached_run(model_name: str, image_key: str, device: str) -> NetworkRun:
-    model, card = cached_model(model_name)
+    model = model_on(model_name, device)
     x, _ = model_input(model_name, image_key)
     # Every page needs each block's input F (the step-by-step pages trace the block on it) and its
     # two attention maps; the other intermediates are dropped to keep the cache small.
@@ -133,11 +133,21 @@ def cached_block(model_name: str, layer: str, ratio: int, kernel: int) -> BlockC
 @st.cache_resource(max_entries=8, show_spinner=False)
 def cached_block_trace(model_name: str, image_key: str, layer: str, ratio: int, kernel: int, device: str) -> TimedTrace:
     run = cached_run(model_name, image_key, device)
-    choice = cached_block(model_name, layer, ratio, kernel)
-    try:
-        return explore.timed_trace(choice.block, run.traces[layer].x, device)
-    finally:
-        choice.block.to("cpu")  # the block is shared by every session: leave it where it was
+    block = cached_block(model_name, layer, ratio, kernel).block
+    if device != "cpu":  # the block is shared by every session: time a copy of it on the device
+        block = copy.deepcopy(block)
+    return explore.timed_trace(block, run.traces[layer].x, device)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Copying the model to the device…")
+def _device_copy(model_name: str, device: str) -> torch.nn.Module:
+    return copy.deepcopy(cached_model(model_name)[0]).to(device)
+
+
+def model_on(model_name: str, device: str) -> torch.nn.Module:
+    """The model on ``device``. Sessions share the CPU model; a GPU gets its own copy, so that one
+    session choosing CUDA never moves the model under another session running on the CPU."""
+    return cached_model(model_name)[0] if device == "cpu" else _device_copy(model_name, device)
 
 
 def model_input(model_name: str, image_key: str) -> tuple[torch.Tensor, np.ndarray]:
