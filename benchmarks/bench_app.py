@@ -1,0 +1,108 @@
+"""App latency, driven by AppTest: first render and slider-change rerender of every page.
+
+    .venv/bin/python benchmarks/bench_app.py                 # the demo model, 5 repeats
+    .venv/bin/python benchmarks/bench_app.py --model untrained-resnet50 --repeats 3
+
+For each page it measures, in one process:
+
+* **first render**: a new session (a fresh AppTest) opening the page, caches warm from earlier
+  sessions (what a student meets once the server has served one user);
+* **slider rerender**: on the Channel and Spatial pages, moving the r or k slider to a value not seen
+  before in this session (so the block is rebuilt and traced), then back;
+* **layer page rerender**: the Layer by layer page after changing the image (a new network run).
+
+It prints medians in milliseconds next to the issue's targets (Channel and Spatial ≤ 150 ms after a
+slider change; Layer by layer ≤ 1 s with the demo model, ≤ 2 s with CBAM-ResNet-50; first page of a
+new session ≤ 3 s). These are measurements, not tests: the machines are shared, so read them as a
+snapshot and compare ratios within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+PAGES = ["pages/start.py", "pages/channel.py", "pages/spatial.py", "pages/full.py", "pages/layers.py"]
+SAMPLES = ["cat.jpg", "coffee.jpg", "rocket.jpg", "astronaut.jpg", "grace_hopper.jpg", "shapes.png"]
+
+
+def timed(run) -> float:
+    start = time.perf_counter()
+    run()
+    return (time.perf_counter() - start) * 1000
+
+
+def new_session(model: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at.query_params["model"] = model
+    return at
+
+
+def check(at: AppTest) -> AppTest:
+    if at.exception:
+        raise RuntimeError([e.value for e in at.exception])
+    return at
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="demo")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    # Warm the shared caches once (model loading, the first network run), as a running server has.
+    check(new_session(args.model).run())
+
+    first: dict[str, list[float]] = {page: [] for page in PAGES}
+    for _ in range(args.repeats):
+        for page in PAGES:
+            at = new_session(args.model)
+            if page == "pages/start.py":
+                first[page].append(timed(lambda at=at: check(at.run())))
+            else:
+                check(at.run())
+                at.switch_page(page)
+                first[page].append(timed(lambda at=at: check(at.run())))
+
+    slider: dict[str, list[float]] = {"pages/channel.py": [], "pages/spatial.py": []}
+    for page, key in (("pages/channel.py", "w.ratio"), ("pages/spatial.py", "w.kernel")):
+        at = new_session(args.model)
+        check(at.run())
+        at.switch_page(page)
+        check(at.run())
+        values = list(at.select_slider(key=key).options)
+        own = at.select_slider(key=key).value
+        for value in [v for v in values if str(v) != str(own)][: args.repeats]:
+            slider[page].append(timed(lambda at=at, key=key, v=value: check(at.select_slider(key=key).set_value(int(v)).run())))
+
+    layers: list[float] = []
+    at = new_session(args.model)
+    check(at.run())
+    at.switch_page("pages/layers.py")
+    check(at.run())
+    for sample in SAMPLES[1 : args.repeats + 1]:
+        layers.append(timed(lambda s=sample: check(at.selectbox(key="w.sample").set_value(s).run())))
+
+    print(f"App latency with model {args.model!r}, medians of {args.repeats} (ms):")
+    print(f"{'what':46s} {'median':>8s} {'min':>8s} {'max':>8s}  target")
+    for page, values in first.items():
+        target = "≤ 3000" if page == "pages/start.py" else ""
+        print(f"{'first render ' + page:46s} {statistics.median(values):8.0f} {min(values):8.0f} {max(values):8.0f}  {target}")
+    for page, values in slider.items():
+        if values:
+            print(f"{'slider change ' + page:46s} {statistics.median(values):8.0f} {min(values):8.0f} {max(values):8.0f}  ≤ 150")
+    target = "≤ 1000" if "resnet" not in args.model else "≤ 2000"
+    print(f"{'new image on pages/layers.py':46s} {statistics.median(layers):8.0f} {min(layers):8.0f} {max(layers):8.0f}  {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
