@@ -130,6 +130,9 @@ class SmallCBAMNet(nn.Module):
             logits blind to the overall scale of the last stage's output, so the last CBAM block's
             spatial mask cannot serve as a mere gain (saturating at 1 everywhere) and is left with
             its real job: choosing *where*. The trained models of the zoo use it.
+        last_stride: the stride of the last stage's first conv. 2 (default) halves the map as every
+            stage does (a 6×6 last map at 96 px); 1 keeps the third stage's resolution (12×12 at
+            96 px), so the last CBAM block's spatial mask has cells of 8 px instead of 16.
         cbam_options: passed to ``CBAM.paper`` for every block (reduction_ratio, kernel_size,
             arrangement, pool_types, ...).
     """
@@ -140,6 +143,7 @@ class SmallCBAMNet(nn.Module):
         widths: tuple[int, ...] = (16, 32, 64, 128),
         attention: bool = True,
         head_norm: bool = False,
+        last_stride: int = 2,
         **cbam_options: Any,
     ) -> None:
         super().__init__()
@@ -148,9 +152,10 @@ class SmallCBAMNet(nn.Module):
         self.stem = _conv_bn_relu(3, widths[0])
         stages = []
         c_in = widths[0]
-        for width in widths:
+        for i, width in enumerate(widths):
             stage = nn.Sequential()
-            stage.add_module("down", _conv_bn_relu(c_in, width, stride=2))
+            stride = last_stride if i == len(widths) - 1 else 2
+            stage.add_module("down", _conv_bn_relu(c_in, width, stride=stride))
             stage.add_module("conv", _conv_bn_relu(width, width))
             stage.add_module("cbam", CBAM.paper(width, **cbam_options) if attention else nn.Identity())
             stages.append(stage)
@@ -168,7 +173,13 @@ class SmallCBAMNet(nn.Module):
 
 
 def cbam_smallnet(
-    num_classes: int = 10, attention: bool = True, head_norm: bool = False, **cbam_options: Any
+    num_classes: int = 10,
+    attention: bool = True,
+    head_norm: bool = False,
+    last_stride: int = 2,
+    **cbam_options: Any,
 ) -> SmallCBAMNet:
     """The small network of ``SmallCBAMNet``; ``attention=False`` gives the baseline."""
-    return SmallCBAMNet(num_classes=num_classes, attention=attention, head_norm=head_norm, **cbam_options)
+    return SmallCBAMNet(
+        num_classes=num_classes, attention=attention, head_norm=head_norm, last_stride=last_stride, **cbam_options
+    )

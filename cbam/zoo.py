@@ -9,9 +9,10 @@ Trained models live in ``assets/models/``: for each, ``NAME.pt`` (the state dict
 the training time, and the SHA-256 of ``NAME.pt``). They were all trained by ``cbam.train`` on the
 cluttered-shapes task of ``cbam.data``; ``python -m cbam train`` reproduces them.
 
-The trained models: ``demo`` (16 epochs), and the rows of the ablation study (docs/ablations.md),
-all trained with the shorter 3-epoch recipe from seed 0: ``baseline`` (no attention), ``reference``
-(the demo's network), ``pool-avg``, ``pool-max``, ``kernel-3``, ``arrangement-spatial-channel``,
+The trained models: ``demo`` (8 epochs, its last stage without stride: a 12×12 last map at 96 px),
+and the rows of the ablation study (docs/ablations.md), all trained with the shorter 3-epoch recipe
+from seed 0 and a strided last stage (6×6): ``baseline`` (no attention), ``reference`` (the demo's
+CBAM configuration, with the strided last stage), ``pool-avg``, ``pool-max``, ``kernel-3``, ``arrangement-spatial-channel``,
 ``arrangement-parallel``, ``ratio-4`` and ``ratio-8``. ``ablations.json`` holds the study's
 mean ± std over three seeds.
 
@@ -265,11 +266,12 @@ def find_variant(base_name: str, reduction_ratio: int, kernel_size: int) -> str 
 
     A candidate must have the same network, data and seed as the base in every configuration field
     but ``reduction_ratio`` and ``kernel_size``. A candidate trained with exactly the base's recipe
-    wins; failing that, one that differs only in training length is returned (the ablation variants
-    were trained with the 3-epoch ablation recipe, the demo with 16 epochs: so
-    ``find_variant("demo", 4, 7)`` is ``"ratio-4"``, a 3-epoch model, while
-    ``find_variant("ratio-4", 16, 7)`` is ``"reference"``, the demo's network with the 3-epoch
-    recipe). ``find_variant(name, r, k)`` with the base's own r and k returns the base itself.
+    wins; failing that, one that differs only in training length is returned. So
+    ``find_variant("reference", 4, 7)`` is ``"ratio-4"`` and ``find_variant("ratio-4", 16, 7)`` is
+    ``"reference"``; ``find_variant("demo", 4, 7)`` is None: the demo's last stage has no stride,
+    the ablation variants' has, so none of them is the demo's network with r or k changed (they were
+    trained before the demo's network changed). ``find_variant(name, r, k)`` with the base's own r and
+    k returns the base itself.
     """
     base = get_card(base_name)
     if not base.trained or base.config is None or base.cbam_options is None:

@@ -74,3 +74,13 @@ def test_smallnet_baseline_has_no_attention_but_the_same_backbone():
     with_attention, baseline = cbam_smallnet(5), cbam_smallnet(5, attention=False)
     assert cbam_blocks(baseline) == []
     assert {k for k in with_attention.state_dict() if ".cbam." not in k} == set(baseline.state_dict())
+
+
+def test_smallnet_last_stride():
+    """last_stride=1 keeps the third stage's resolution in the last stage, with the same weights' shapes."""
+    strided, unstrided = cbam_smallnet(6), cbam_smallnet(6, last_stride=1)
+    assert {k: v.shape for k, v in strided.state_dict().items()} == {k: v.shape for k, v in unstrided.state_dict().items()}
+    x = torch.randn(2, 3, 96, 96)
+    assert strided.features(x).shape[-2:] == (6, 6)
+    assert unstrided.features(x).shape[-2:] == (12, 12)
+    assert unstrided(x).shape == (2, 6)

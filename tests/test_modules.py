@@ -185,3 +185,21 @@ def test_state_dict_keys_are_readable():
     keys = set(CBAM.authors(32).state_dict())
     assert {"channel_attention.fc1.weight", "channel_attention.fc1.bias", "channel_attention.fc2.weight",
             "spatial_attention.conv.weight", "spatial_attention.bn.running_mean"} <= keys
+
+
+def test_spatial_padding_replicate():
+    """The "replicate" option (not the paper's): the 2 pooled maps are padded by repeating their border."""
+    x = torch.randn(2, 6, 6, 6)
+    m = randomise(SpatialAttention(7, padding="replicate")).eval()
+    avg, mx = x.mean(1, keepdim=True), x.max(1, keepdim=True).values
+    padded = F.pad(torch.cat([avg, mx], 1), (3, 3, 3, 3), mode="replicate")
+    torch.testing.assert_close(m.mask(x), torch.sigmoid(F.conv2d(padded, m.conv.weight)), rtol=1e-6, atol=1e-6)
+    block = CBAM.paper(16, spatial_padding="replicate")
+    assert block.spatial_attention.padding == "replicate" and "replicate" in repr(block)
+    assert CBAM.paper(16).spatial_attention.padding == "zeros"  # the default is the paper's
+    with torch.no_grad():  # inference (the fast path, where it applies) keeps the replicate padding
+        y = torch.randn(2, 16, 12, 12)
+        block.eval()
+        torch.testing.assert_close(block(y), block.spatial_attention(block.channel_attention(y)), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="padding"):
+        SpatialAttention(7, padding="reflect")
