@@ -43,12 +43,15 @@ config = demo.replace(preset="training-lab", epochs=int(epochs), steps_per_epoch
                       lr=float(lr), attention=attention, reduction_ratio=int(ratio), kernel_size=int(kernel),
                       arrangement=arrangement, seed=int(seed), device=device)
 st.caption(f"{config.total_steps} steps of {config.batch_size} images ({config.image_size} px), generated on the fly. "
-           "Press Stop (top right of the page) or change any control to stop early: the model trained so far is kept.")
+           "Press “Stop training” (or change any control) to stop after the current epoch: the model trained so far is kept.")
 
 watch_images, watch_labels, watch_masks = data.make_batch(4, seed=data.EVAL_SEED, size=config.image_size)
 watch_pixels = data.denormalize(watch_images)
 
 if start:
+    # Any widget event stops a running script at its next Streamlit call, here the end of an epoch;
+    # the model of the last finished epoch is already kept for the session.
+    st.button("Stop training", key="training.stop", help="Stops after the current epoch; the model so far is kept.")
     progress = st.progress(0.0, text="Starting…")
     curves, masks_view = st.empty(), st.empty()
     history: list[dict] = []
