@@ -61,6 +61,8 @@ def _record_of(module: nn.Module) -> dict | None:
     """The record ``module`` fills while it is being traced in this thread, else None."""
     records = _RECORDS.get()
     return None if records is None else records.get(id(module))
+
+
 ARRANGEMENTS: tuple[str, ...] = ("channel-spatial", "spatial-channel", "parallel")
 
 

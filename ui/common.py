@@ -14,7 +14,10 @@ import copy
 import dataclasses
 import hashlib
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import numpy as np
 import streamlit as st
@@ -27,8 +30,7 @@ from cbam.checkpoints import CheckpointError
 from cbam.explore import BlockChoice, NetworkRun, TimedTrace
 from cbam.modules import CBAM
 
-DEFAULT_SAMPLE = "cat.jpg"
-DEFAULT_MODEL = None  # None: the first model of the zoo
+DEFAULT_SAMPLE = "cat.jpg"  # the default model is the zoo's first
 
 
 # --------------------------------------------------------------------------------------------
@@ -181,7 +183,6 @@ def cached_grad_cam(model_name: str, image_key: str, class_idx: int):
 class LabState:
     image_key: str
     image_label: str
-    image_pixels: np.ndarray
     model_name: str
     card: zoo.ModelCard
     layer: str
@@ -227,7 +228,8 @@ def _ensure_defaults() -> None:
         st.session_state["lab.sample"] = sample.file
     _default("image_error", None)
     _default("source", "Sample image")
-    _default("model", DEFAULT_MODEL or zoo.model_cards()[0].name)
+    if "lab.model" not in st.session_state:
+        st.session_state["lab.model"] = zoo.model_cards()[0].name
     _default("device", "cpu")
     _default("upload_id", None)
     _default("camera_id", None)
@@ -257,15 +259,13 @@ def _image_controls() -> None:
                   on_change=_keep, args=("source",), horizontal=True)
     source = st.session_state["lab.source"]
     if source == "Sample image":
-        gallery = samples.sample_images()
-        titles = {s.file: s.title for s in gallery}
+        gallery = {sample.file: sample for sample in samples.sample_images()}
         _default("sample", DEFAULT_SAMPLE)
-        chosen = sidebar.selectbox("Sample", list(titles), format_func=titles.get, key=_widget("sample"),
-                                   on_change=_keep, args=("sample",))
-        if st.session_state.get("lab.image_label") != titles[chosen]:
-            _set_image(samples.get_sample(chosen).path.read_bytes(), titles[chosen])
-        sample = samples.get_sample(chosen)
-        sidebar.caption(f"{sample.credit} — {sample.licence}")
+        chosen = gallery[sidebar.selectbox("Sample", list(gallery), format_func=lambda f: gallery[f].title,
+                                           key=_widget("sample"), on_change=_keep, args=("sample",))]
+        if st.session_state.get("lab.image_label") != chosen.title:
+            _set_image(chosen.path.read_bytes(), chosen.title)
+        sidebar.caption(f"{chosen.credit} — {chosen.licence}")
     elif source == "Upload":
         upload = sidebar.file_uploader("Image", type=list(images.SUPPORTED_EXTENSIONS), key="w.upload")
         if upload is not None and upload.file_id != st.session_state["lab.upload_id"]:
@@ -283,11 +283,10 @@ def _image_controls() -> None:
             st.session_state["lab.camera_id"] = photo.file_id
             _set_image(photo.getvalue(), "Camera photo")
     show_image_error()
-    pixels, description = cached_decode(st.session_state["lab.image_bytes"])
-    sidebar.image(pixels, caption=f"{st.session_state['lab.image_label']} · {description}", width="stretch")
+    _show_current_image()
 
 
-def _ensure_image_shown() -> None:
+def _show_current_image() -> None:
     pixels, description = cached_decode(st.session_state["lab.image_bytes"])
     st.sidebar.image(pixels, caption=f"{st.session_state['lab.image_label']} · {description}", width="stretch")
 
@@ -303,9 +302,8 @@ def _block_label(model_name: str, layer: str, run: NetworkRun | None) -> str:
 # Controls a lesson link can hide from students (``?hide=model,layer``), and their sidebar labels.
 HIDEABLE = {"image": "Image", "model": "Model", "device": "Device", "layer": "Layer",
             "ratio": "Reduction ratio r", "kernel": "Spatial kernel size k"}
-# Query parameter → session key: the state a lesson link carries (the page is the URL's path).
-URL_PARAMS = {"sample": "sample", "model": "model", "layer": "layer", "r": "ratio", "k": "kernel",
-              "device": "device", "alpha": "alpha", "hide": "hidden"}
+# The query parameters a lesson link carries (the page is the URL's path).
+URL_PARAMS = ("sample", "model", "layer", "r", "k", "device", "alpha", "hide")
 
 
 def _hidden(name: str) -> bool:
@@ -373,8 +371,6 @@ def _write_lesson_link(state: LabState) -> None:
 
 def lesson_link(hidden: tuple[str, ...] = ()) -> str:
     """The address of this view, optionally hiding some controls for students."""
-    from urllib.parse import urlencode, urlsplit, urlunsplit
-
     params = {k: v for k, v in st.query_params.to_dict().items() if k != "hide"}
     if hidden:
         params["hide"] = ",".join(hidden)
@@ -473,7 +469,7 @@ def render_sidebar() -> LabState:
     if st.session_state.get("lab.url_note"):
         st.info(st.session_state["lab.url_note"])
     if _hidden("image"):
-        _ensure_image_shown()
+        _show_current_image()
     else:
         _image_controls()
     sidebar = st.sidebar
@@ -539,11 +535,9 @@ def render_sidebar() -> LabState:
         sidebar.caption(f"Block's own setting: r = {block.reduction_ratio}, k = {block.kernel_size}; "
                         f"C = {block.channels}, hidden width = {explore.hidden_width(block.channels, ratio)}")
 
-    pixels, _ = cached_decode(st.session_state["lab.image_bytes"])
     state = LabState(
         image_key=st.session_state["lab.image_key"],
         image_label=st.session_state["lab.image_label"],
-        image_pixels=pixels,
         model_name=model_name,
         card=card,
         layer=layer,
@@ -560,16 +554,25 @@ def render_sidebar() -> LabState:
     return state
 
 
-def safe_run(model_name: str, image_key: str, device: str) -> NetworkRun:
-    """The network's run on ``device``, or on the CPU with a warning when that device fails."""
+T = TypeVar("T")
+
+
+def _on_device_or_cpu(device: str, compute: Callable[[str], T]) -> T:
+    """``compute(device)``; when a GPU fails (missing, busy, out of memory), a warning, the CPU
+    from now on for this session, and ``compute("cpu")``."""
     try:
-        return cached_run(model_name, image_key, device)
+        return compute(device)
     except (RuntimeError, torch.cuda.OutOfMemoryError) as error:
         if device == "cpu":
             raise
         st.warning(f"{device.upper()} failed ({str(error).splitlines()[0][:200]}); using the CPU instead.")
         st.session_state["lab.device"] = "cpu"
-        return cached_run(model_name, image_key, "cpu")
+        return compute("cpu")
+
+
+def safe_run(model_name: str, image_key: str, device: str) -> NetworkRun:
+    """The network's run on ``device``, or on the CPU with a warning when that device fails."""
+    return _on_device_or_cpu(device, lambda d: cached_run(model_name, image_key, d))
 
 
 def current() -> LabState:
@@ -621,14 +624,8 @@ def block_trace(state: LabState) -> tuple[TimedTrace, BlockChoice]:
     choice = cached_block(model_name, state.layer, ratio, kernel)
     if is_variant:
         choice = dataclasses.replace(choice, variant=model_name)
-    try:
-        result = cached_block_trace(model_name, state.image_key, state.layer, ratio, kernel, state.device)
-    except (RuntimeError, torch.cuda.OutOfMemoryError) as error:
-        if state.device == "cpu":
-            raise
-        st.warning(f"{state.device.upper()} failed ({str(error).splitlines()[0][:200]}); using the CPU instead.")
-        st.session_state["lab.device"] = "cpu"
-        result = cached_block_trace(model_name, state.image_key, state.layer, ratio, kernel, "cpu")
+    result = _on_device_or_cpu(
+        state.device, lambda d: cached_block_trace(model_name, state.image_key, state.layer, ratio, kernel, d))
     return result, choice
 
 
