@@ -304,17 +304,17 @@ def ranked_channels(channel_weights: torch.Tensor, n: int) -> tuple[list[int], l
 def channel_computation(block: CBAM, t: CBAMTrace, channel: int, sample: int = 0) -> dict[str, float]:
     """The numbers of Eq. 2 for one channel c, from the trace: F^c_avg, F^c_max, MLP outputs,
     their sum, and Mc_c = σ(sum). Values of poolings the block does not use are left out."""
+    def value(tensor: torch.Tensor) -> float:
+        return float(tensor[sample, channel].detach())
+
     numbers: dict[str, float] = {}
-    t = CBAMTrace(**{k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in vars(t).items()})
     for pool in ("avg", "max"):
         pooled = getattr(t, f"{pool}_pool")
         if pooled is not None:
-            numbers[f"{pool}_pool"] = float(pooled[sample, channel])
-            numbers[f"mlp_{pool}"] = float(getattr(t, f"mlp_{pool}")[sample, channel])
-    numbers["channel_logit"] = float(t.channel_logits[sample, channel])
-    numbers["channel_weight"] = float(t.channel_weights[sample, channel])
-    bias = block.channel_attention.fc2.bias
-    numbers["fc2_bias"] = 0.0 if bias is None else float(bias[channel].detach()) * len(block.channel_attention.pool_types)
+            numbers[f"{pool}_pool"] = value(pooled)
+            numbers[f"mlp_{pool}"] = value(getattr(t, f"mlp_{pool}"))
+    numbers["channel_logit"] = value(t.channel_logits)
+    numbers["channel_weight"] = value(t.channel_weights)
     numbers["hidden_width"] = block.channel_attention.hidden_channels
     return numbers
 
