@@ -37,6 +37,7 @@ __all__ = [
     "ranked_channels",
     "channel_computation",
     "variants_of",
+    "silent_mlp",
     "arrangements_of",
     "outputs_of",
     "relative_change",
@@ -107,7 +108,7 @@ def _to_cpu(t: CBAMTrace, keep: tuple[str, ...] | None = None) -> CBAMTrace:
     return CBAMTrace(**moved)
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference_mode: its tensors could not be traced again with autograd on
 def run_network(
     model: nn.Module, x: torch.Tensor, device: str | torch.device = "cpu", keep: tuple[str, ...] | None = None
 ) -> NetworkRun:
@@ -223,7 +224,7 @@ class TimedTrace:
     device: str
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference_mode: its tensors could not be traced again with autograd on
 def timed_trace(block: CBAM, x: torch.Tensor, device: str | torch.device = "cpu", repeats: int = 3) -> TimedTrace:
     """Trace ``block`` on ``x`` on ``device``, and time its two steps (the best of ``repeats`` runs).
 
@@ -319,6 +320,15 @@ def channel_computation(block: CBAM, t: CBAMTrace, channel: int, sample: int = 0
     return numbers
 
 
+def silent_mlp(t: CBAMTrace, sample: int = 0) -> bool:
+    """True when every hidden unit of the shared MLP is 0 (ReLU off) for every pooled descriptor of
+    this sample: the MLP then outputs its output bias alone (0 without bias), whatever the input, so
+    the channel weights carry no information about it (with no bias, all of them are σ(0) = 0.5)."""
+    hidden = [h[sample] for h in (t.mlp_hidden_avg, t.mlp_hidden_max) if h is not None]
+    hidden += [parts["mlp_hidden"][sample] for parts in (t.extra_pools or {}).values()]
+    return bool(hidden) and all(not bool(h.detach().any()) for h in hidden)
+
+
 def variants_of(block: CBAM, styles: tuple[str, ...] = ("paper", "authors", "blog")) -> dict[str, CBAM]:
     """The same block in the paper's, the authors' and the blog's form, sharing its weights.
 
@@ -371,7 +381,7 @@ def arrangements_of(block: CBAM) -> dict[str, CBAM]:
     return out
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference_mode: its tensors could not be traced again with autograd on
 def outputs_of(blocks: dict[str, CBAM], x: torch.Tensor) -> dict[str, torch.Tensor]:
     """Each block's output F'' on the same input, first sample, on the CPU."""
     _check_finite(x)
@@ -385,7 +395,7 @@ def grad_cam_view(model: nn.Module, x: torch.Tensor, class_idx: int | None = Non
 
     device = next(model.parameters()).device
     x = x.to(device)
-    with torch.inference_mode():
+    with torch.no_grad():
         probabilities = torch.softmax(model(x).float(), dim=-1)[0].cpu()
     if class_idx is None:
         class_idx = int(probabilities.argmax())

@@ -34,6 +34,11 @@ st.header("3 · The shared MLP")
 st.markdown(f"Both descriptors go through the **same** two-layer MLP: C = {C} → C/r = {hidden} (ReLU) → C = {C}.")
 common.show(plots.mlp_branches(common.first(t.mlp_hidden_avg), common.first(t.mlp_hidden_max),
                                common.first(t.mlp_avg), common.first(t.mlp_max)), key="mlp")
+if explore.silent_mlp(t):
+    st.info(f"For this image every one of the {hidden} hidden units is off (ReLU gives 0) for both descriptors, so the "
+            "MLP's output does not depend on the input and every channel gets the same weight. Units that never "
+            "switch on during training stop learning (“dead ReLUs”); with few hidden units a block can lose its "
+            "channel attention this way. Try another layer, or a smaller r.")
 
 st.header("4 · Sum, sigmoid: the channel weights Mc")
 

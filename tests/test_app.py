@@ -291,3 +291,14 @@ def test_ablations_page_shows_every_row_with_its_spread():
     assert all(len(r["seeds"]) >= 3 for r in rows)
     at.radio(key="ablations.metric").set_value("pointing_game").run()
     assert not at.exception and len(at.main.get("image")) == 1
+
+
+def test_a_block_whose_mlp_is_silent_says_so():
+    at = new_app()
+    if at.session_state["lab.model"] != "demo":
+        pytest.skip("the default model is not the shipped demo")
+    at.selectbox(key="w.layer").set_value("stages.0.cbam").run()  # one hidden unit, off for the samples
+    go(at, "pages/channel.py")
+    assert any("hidden units is off" in i.value for i in at.info)
+    at.selectbox(key="w.layer").set_value("stages.2.cbam").run()
+    assert not any("hidden units is off" in i.value for i in at.info)

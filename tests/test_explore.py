@@ -157,3 +157,26 @@ def test_trace_npz_holds_every_field():
     assert {"x", "avg_pool", "mlp_hidden_max", "channel_weights", "spatial_mask", "out"} <= set(archive.files)
     assert "x_spatial" not in archive.files
     np.testing.assert_array_equal(archive["out"], t.out.detach().numpy())
+
+
+def test_silent_mlp_detects_an_mlp_whose_hidden_units_are_all_off():
+    block = CBAM.paper(16, 4).eval()
+    x = torch.randn(1, 16, 5, 5)
+    with torch.no_grad():
+        block.channel_attention.fc1.weight.fill_(-1.0)  # every hidden unit negative for these inputs...
+        x = x.abs()  # ...since the pooled descriptors are then positive
+    t = trace(block, x)
+    assert explore.silent_mlp(t)
+    torch.testing.assert_close(t.channel_weights, torch.full_like(t.channel_weights, 0.5))
+    with torch.no_grad():
+        block.channel_attention.fc1.weight.fill_(1.0)
+    assert not explore.silent_mlp(trace(block, x))
+
+
+def test_a_network_run_can_be_traced_again_with_autograd_on():
+    """What a notebook does after run_network: trace one block on the input it received."""
+    model = cbam_smallnet(3).eval()
+    run = explore.run_network(model, torch.randn(1, 3, 64, 64))
+    block = model.get_submodule("stages.1.cbam")
+    t = trace(block, run.traces["stages.1.cbam"].x)
+    torch.testing.assert_close(t.out, run.traces["stages.1.cbam"].out)
