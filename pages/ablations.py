@@ -34,7 +34,7 @@ st.caption("The baseline has no attention mask: its pointing game and mass on ta
 
 metric = st.radio("Plot", ["accuracy", "pointing_game", "mass_on_target"], horizontal=True, key="ablations.metric",
                   format_func=lambda m: m.replace("_", " "))
-common.show(plots.ablation_bars(results["rows"], metric), key=f"ablation_{metric}")
+common.show(plots.ablation_bars, results["rows"], metric, key=f"ablation_{metric}")
 
 st.header("Where we agree with the paper, and where not")
 doc = (ASSETS.parent / "docs" / "ablations.md").read_text(encoding="utf-8")

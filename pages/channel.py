@@ -21,19 +21,19 @@ weights = common.first(t.channel_weights)
 most, least = explore.ranked_channels(weights, 8)
 
 st.header("1 · The input feature maps F")
-st.markdown(f"Block **{state.layer}** receives F with {C} channels of {H}×{W} positions. "
-            "Below, the 8 channels that channel attention weights most, then the 8 it weights least.")
-common.show(plots.feature_grid(common.first(t.x), most, weights=weights, title="Most attended channels of F"), key="most_attended")
-common.show(plots.feature_grid(common.first(t.x), least, weights=weights, title="Least attended channels of F"), key="least_attended")
+st.markdown(f"Block **{state.layer}** receives F with {C} channels of {H}×{W} positions. Below, on one colour scale, "
+            f"the {len(most)} channels that channel attention weights most (top row), then the {len(least)} it weights least.")
+common.show(plots.feature_grid, common.first(t.x), most + least, weights=weights, ncols=max(1, len(most)),
+            title="Channels of F: the most attended (top row) and the least attended (bottom row)", key="most_and_least")
 
 st.header("2 · Squeeze: average and max pooling over space")
 st.markdown("Each channel's H×W map becomes two numbers: its mean (F^c_avg) and its maximum (F^c_max).")
-common.show(plots.pooled_descriptors(common.first(t.avg_pool), common.first(t.max_pool)), key="descriptors")
+common.show(plots.pooled_descriptors, common.first(t.avg_pool), common.first(t.max_pool), key="descriptors")
 
 st.header("3 · The shared MLP")
 st.markdown(f"Both descriptors go through the **same** two-layer MLP: C = {C} → C/r = {hidden} (ReLU) → C = {C}.")
-common.show(plots.mlp_branches(common.first(t.mlp_hidden_avg), common.first(t.mlp_hidden_max),
-                               common.first(t.mlp_avg), common.first(t.mlp_max)), key="mlp")
+common.show(plots.mlp_branches, common.first(t.mlp_hidden_avg), common.first(t.mlp_hidden_max),
+            common.first(t.mlp_avg), common.first(t.mlp_max), key="mlp")
 if explore.silent_mlp(t):
     st.info(f"For this image every one of the {hidden} hidden units is off (ReLU gives 0) for both descriptors, so the "
             "MLP's output does not depend on the input and every channel gets the same weight. Units that never "
@@ -46,7 +46,7 @@ st.header("4 · Sum, sigmoid: the channel weights Mc")
 @st.fragment
 def weights_view(t) -> None:
     sort = st.toggle("Sort channels by weight", value=True, key="channel.sort")
-    common.show(plots.channel_weights(common.first(t.channel_logits), common.first(t.channel_weights), sort=sort),
+    common.show(plots.channel_weights, common.first(t.channel_logits), common.first(t.channel_weights), sort=sort,
                 key="channel_weights")
 
 
@@ -61,8 +61,8 @@ def before_after(t) -> None:
     default = [c for c in (most[:2] + least[:1])]
     chosen = st.multiselect("Channels to compare", list(range(C)), default=default, max_selections=6, key="channel.compare")
     if chosen:
-        common.show(plots.channel_before_after(common.first(t.x), common.first(t.x_channel), chosen,
-                                               common.first(t.channel_weights)), key="before_after")
+        common.show(plots.channel_before_after, common.first(t.x), common.first(t.x_channel), chosen,
+                    common.first(t.channel_weights), key="before_after")
 
 
 before_after(t)

@@ -15,7 +15,7 @@ c1, c2, c3 = st.columns(3)
 c1.metric("‖F' − F‖ / ‖F‖", f"{explore.relative_change(t.x, t.x_channel):.1%}", help="what channel attention changed")
 c2.metric("‖F'' − F'‖ / ‖F'‖", f"{explore.relative_change(t.x_channel, t.out):.1%}", help="what spatial attention changed")
 c3.metric("‖F'' − F‖ / ‖F‖", f"{explore.relative_change(t.x, t.out):.1%}", help="what the whole block changed")
-common.show(plots.step_changes(common.first(t.x), common.first(t.x_channel), common.first(t.out)), key="step_changes")
+common.show(plots.step_changes, common.first(t.x), common.first(t.x_channel), common.first(t.out), key="step_changes")
 
 st.header("Three arrangements, same weights")
 st.markdown("The paper compares channel-then-spatial (its choice, best in Table 3), spatial-then-channel, and both "
@@ -23,8 +23,8 @@ st.markdown("The paper compares channel-then-spatial (its choice, best in Table 
             "so only the arrangement differs.")
 
 
-common.show(plots.compare_outputs(common.comparison("arrangements", state),
-                                  title="Output F'' (channel mean) of each arrangement"), key="arrangements")
+common.show(plots.compare_outputs, common.comparison("arrangements", state),
+            title="Output F'' (channel mean) of each arrangement", key="arrangements")
 
 st.header("Paper, authors' code and blog version, same weights")
 st.markdown("The same MLP weights and kernel in the three published forms. What differs is structure only: the MLP "
@@ -32,5 +32,5 @@ st.markdown("The same MLP weights and kernel in the three published forms. What 
             "two input planes are swapped to match), and the authors' BatchNorm after the convolution.")
 
 
-common.show(plots.compare_outputs(common.comparison("variants", state),
-                                  title="Output F'' (channel mean) of each variant"), key="variants")
+common.show(plots.compare_outputs, common.comparison("variants", state),
+            title="Output F'' (channel mean) of each variant", key="variants")

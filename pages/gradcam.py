@@ -44,7 +44,7 @@ for column, name in zip(columns, names):
         has_cbam = bool(common.cbam_blocks(model))
         st.subheader(("With CBAM: " if has_cbam else "Without attention: ") + card.title)
         st.metric(f"P({class_names[class_idx]})", f"{float(probabilities[class_idx]):.1%}")
-        common.show(plots.heat_overlay(pixels, heat, title=f"Grad-CAM for '{class_names[class_idx]}'"),
+        common.show(plots.heat_overlay, pixels, heat, title=f"Grad-CAM for '{class_names[class_idx]}'",
                     key=f"gradcam_{name}")
 if len(names) == 1:
     st.caption("A side-by-side comparison needs a network without attention trained on the same task; "

@@ -27,12 +27,12 @@ weights = {name: t.channel_weights[0] for name, t in run.traces.items()}
 @st.fragment
 def mask_grid(pixels, masks) -> None:
     alpha = common.opacity_slider()
-    common.show(plots.layer_masks_grid(pixels, masks, alpha=alpha), key="layer_masks")
+    common.show(plots.layer_masks_grid, pixels, masks, alpha=alpha, key="layer_masks")
 
 
 if masks:
     mask_grid(pixels, masks)
-common.show(plots.channel_weights_heatmap(weights), key="channel_heatmap")
+common.show(plots.channel_weights_heatmap, weights, key="channel_heatmap")
 
 st.subheader("Per-block statistics")
 rows = report.block_statistics(run)

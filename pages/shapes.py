@@ -37,9 +37,9 @@ def examples() -> None:
     seed = c1.number_input("Seed", 0, 10**9, value=int(data.EVAL_SEED), key="shapes.seed")
     start = c2.number_input("First image", 0, 10**6, value=0, step=12, key="shapes.start")
     samples = data.make_samples(12, int(seed), start=int(start))
-    common.show(plots.sample_grid([s.image for s in samples], [s.mask for s in samples],
-                                  [f"#{int(start) + i} · {s.class_name}" for i, s in enumerate(samples)],
-                                  title="Cluttered shapes: the class is the shape of the red object"), key="shapes_examples")
+    common.show(plots.sample_grid, [s.image for s in samples], [s.mask for s in samples],
+                [f"#{int(start) + i} · {s.class_name}" for i, s in enumerate(samples)],
+                title="Cluttered shapes: the class is the shape of the red object", key="shapes_examples")
     chosen = st.selectbox("Explore one of these on the other pages", range(12),
                           format_func=lambda i: f"#{int(start) + i} · {samples[i].class_name}", key="shapes.pick")
     if st.button("Use this image", key="shapes.use"):

@@ -24,16 +24,16 @@ common.show_timings(timed)
 
 st.header("1 · Squeeze across channels: mean and max at each position")
 st.markdown("At every position, the C values of F' are reduced to their mean (F^s_avg) and maximum (F^s_max).")
-common.show(plots.spatial_pools(common.first(t.spatial_avg), common.first(t.spatial_max)), key="spatial_pools")
+common.show(plots.spatial_pools, common.first(t.spatial_avg), common.first(t.spatial_max), key="spatial_pools")
 
 st.header(f"2 · The {k}×{k} convolution and its kernel")
 order = "[avg; max]" if spatial.pool_order == "avg-max" else "[max; avg] (as in the authors' code)"
 st.markdown(f"One convolution maps the two stacked maps {order} to one map of scores. Its kernel has "
             f"2 × {k} × {k} = {2 * k * k} weights" + (", followed by BatchNorm." if spatial.bn is not None else "."))
-common.show(plots.spatial_kernel(spatial.conv.weight.detach(), pool_order=spatial.pool_order), key="kernel")
+common.show(plots.spatial_kernel, spatial.conv.weight.detach(), pool_order=spatial.pool_order, key="kernel")
 
 st.header("3 · Sigmoid: the spatial mask Ms")
-common.show(plots.spatial_mask(common.first(t.spatial_logits), common.first(t.spatial_mask)), key="spatial_mask")
+common.show(plots.spatial_mask, common.first(t.spatial_logits), common.first(t.spatial_mask), key="spatial_mask")
 
 st.header("4 · Ms over the image")
 
@@ -44,9 +44,9 @@ def overlay(mask, pixels, k, stride) -> None:
     alpha = common.opacity_slider(c1)
     cmap = c2.selectbox("Colour map", ["magma", "viridis", "jet", "gray"], key="spatial.cmap")
     show_window = c3.toggle("Show the k×k window", value=True, key="spatial.window")
-    common.show(plots.mask_overlay(pixels, mask, alpha=alpha, cmap=cmap,
-                                   kernel_size=k if show_window else None,
-                                   feature_stride=stride if show_window else None), key="mask_overlay")
+    common.show(plots.mask_overlay, pixels, mask, alpha=alpha, cmap=cmap,
+                kernel_size=k if show_window else None,
+                feature_stride=stride if show_window else None, key="mask_overlay")
     st.caption(f"Each feature-map position covers about {stride:.0f}×{stride:.0f} image pixels; the {k}×{k} "
                f"convolution sees {k * stride:.0f}×{k * stride:.0f} px around each position (square at the mask's maximum).")
 

@@ -82,6 +82,48 @@ def check_figure(fig, *, name=""):
     for text in fig.findobj(Text):
         if text.get_visible() and text.get_text().strip():
             assert text.get_fontsize() >= 10, f"{name}: {text.get_text()!r} is {text.get_fontsize()} pt"
+    check_layout(fig, name=name)
+
+
+def check_layout(fig, *, name=""):
+    """Nothing is cut off and nothing is drawn over a panel: every visible text lies inside the
+    figure, and no panel's labels (tick labels, axis labels, title) reach into another panel's plot
+    area. The figures the app redraws most are laid out by hand (no layout engine), so this is
+    what catches a margin that is too small."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    drawn = []  # the texts actually drawn (an axis keeps tick labels outside its view, undrawn)
+    original_draw = Text.draw
+
+    def recording_draw(text, renderer_):
+        drawn.append(text)
+        return original_draw(text, renderer_)
+
+    Text.draw = recording_draw
+    try:
+        fig.draw(renderer)
+    finally:
+        Text.draw = original_draw
+    page = fig.bbox
+    for text in drawn:
+        if not (text.get_visible() and text.get_text().strip()):
+            continue
+        box = text.get_window_extent(renderer)
+        inside = box.x0 >= page.x0 - 1 and box.y0 >= page.y0 - 1 and box.x1 <= page.x1 + 1 and box.y1 <= page.y1 + 1
+        assert inside, f"{name}: {text.get_text()!r} is cut off at {box.extents} (figure {page.extents})"
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
+    for ax in panels:
+        labels = ax.get_tightbbox(renderer)
+        for other in panels:
+            if other is ax:
+                continue
+            area = other.get_window_extent(renderer)
+            overlap_x = min(labels.x1, area.x1) - max(labels.x0, area.x0)
+            overlap_y = min(labels.y1, area.y1) - max(labels.y0, area.y0)
+            assert not (overlap_x > 2 and overlap_y > 2), (
+                f"{name}: panel {ax.get_title()!r} or its labels reach into panel {other.get_title()!r}"
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -457,3 +499,31 @@ def test_shape_errors_are_clear():
         plots.spatial_mask(np.zeros((2, 4, 4)), np.zeros((4, 4)))
     with pytest.raises(ValueError, match="same length"):
         plots.channel_weights(np.zeros(3), np.zeros(4))
+
+
+@pytest.mark.parametrize("scale", [1e-4, 1.0, -2.5e4])
+@pytest.mark.parametrize("shape", [(7, 7), (56, 56), (112, 28), (14, 96)])
+def test_hand_laid_figures_keep_their_labels_inside_and_apart(scale, shape):
+    """The figures placed without a layout engine, with wide tick labels (−25000, 0.0001) and
+    tall, wide and tiny maps: no text leaves the figure, no labels run into another panel."""
+    rng = np.random.default_rng(1)
+    H, W = shape
+    C = 24
+    x = torch.from_numpy(rng.standard_normal((C, H, W)).astype(np.float32) * scale)
+    weights = torch.sigmoid(torch.from_numpy(rng.standard_normal(C).astype(np.float32)))
+    hidden = torch.from_numpy(rng.random(6).astype(np.float32) * abs(scale))
+    logits = torch.from_numpy(rng.standard_normal(C).astype(np.float32) * scale)
+    figures = {
+        "feature_grid": plots.feature_grid(x, list(range(16)), weights=weights),
+        "pooled_descriptors": plots.pooled_descriptors(x.mean((1, 2)), x.amax((1, 2))),
+        "mlp_branches": plots.mlp_branches(hidden, hidden * 2, logits, -logits),
+        "channel_weights": plots.channel_weights(logits, weights, sort=True),
+        "channel_before_after": plots.channel_before_after(x, x * weights[:, None, None], [0, 3], weights),
+        "spatial_pools": plots.spatial_pools(x.mean(0), x.amax(0)),
+        "spatial_kernel": plots.spatial_kernel(torch.from_numpy(rng.standard_normal((2, 7, 7)).astype(np.float32) * scale)),
+        "spatial_mask": plots.spatial_mask(x[0], torch.sigmoid(x[0])),
+        "mask_overlay": plots.mask_overlay(rgb_image(H * 4, W * 4), torch.sigmoid(x[0]), kernel_size=7, feature_stride=4),
+        "heat_overlay": plots.heat_overlay(rgb_image(H * 4, W * 4), x[1]),
+    }
+    for name, fig in figures.items():
+        check_figure(fig, name=f"{name} {shape} ×{scale}")

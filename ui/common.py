@@ -654,13 +654,73 @@ def comparison(kind: str, state: LabState) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def show(fig: Figure, *, key: str | None = None, caption: str | None = None) -> None:
-    """Render a figure as a PNG (with a download button when ``key`` is given), then release it."""
-    png = plots.figure_to_png(fig)
-    fig.clear()
+def show(figure: Figure | Callable[..., Figure], *args, key: str | None = None, caption: str | None = None,
+         **kwargs) -> None:
+    """Show a figure as a PNG (with a download button when ``key`` is given).
+
+    ``figure`` is either a built Figure (rendered, then released) or, better, a builder of
+    ``cbam.plots`` with its arguments: ``show(plots.spatial_mask, logits, mask, key="mask")``.
+    A builder's PNG is cached by the content of its arguments (see ``figure_png``), so a figure
+    whose data did not change is never drawn twice: not on a rerun, not for another session."""
+    if isinstance(figure, Figure):
+        png = plots.figure_to_png(figure)
+        figure.clear()
+    else:
+        png = figure_png(figure, *args, **kwargs)
     st.image(png, caption=caption, width="stretch")
     if key is not None:
         st.download_button("Download PNG", png, file_name=f"{key}.png", mime="image/png", key=f"dl.{key}")
+
+
+def figure_png(builder: Callable[..., Figure], *args, **kwargs) -> bytes:
+    """``plots.figure_to_png(builder(*args, **kwargs))``, from a cache shared by every session.
+
+    Builders are pure functions of their arguments, so the PNG is keyed by a digest of them:
+    arrays and tensors by their bytes, numbers and strings by their repr, containers item by item.
+    Drawing a figure costs 50–300 ms; the digest of a feature map about a millisecond. An argument
+    of any other type is not trusted to have a faithful repr: the figure is then drawn uncached."""
+    digest = hashlib.blake2b(f"{builder.__module__}.{builder.__qualname__}".encode(), digest_size=20)
+    if not _digest_value(digest, (args, kwargs)):
+        fig = builder(*args, **kwargs)
+        try:
+            return plots.figure_to_png(fig)
+        finally:
+            fig.clear()
+    return _cached_png(digest.hexdigest(), builder, args, kwargs)
+
+
+_PLAIN = (str, int, float, bool, type(None), np.generic)
+
+
+def _digest_value(digest, value) -> bool:
+    """Feed ``value`` into ``digest``; False when it holds something without a faithful digest."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        value = (value.float() if value.dtype == torch.bfloat16 else value).numpy()
+    if isinstance(value, np.ndarray):
+        digest.update(f"<{value.dtype}{value.shape}>".encode())
+        digest.update(np.ascontiguousarray(value).data)
+        return True
+    if isinstance(value, _PLAIN):
+        digest.update(f"<{type(value).__name__}:{value!r}>".encode())
+        return True
+    if isinstance(value, (list, tuple)):
+        digest.update(f"<{type(value).__name__}{len(value)}>".encode())
+        return all(_digest_value(digest, item) for item in value)
+    if isinstance(value, dict):
+        digest.update(f"<dict{len(value)}>".encode())
+        return all(_digest_value(digest, k) and _digest_value(digest, v) for k, v in value.items())
+    return False
+
+
+@st.cache_data(max_entries=96, max_size="32MB", show_spinner=False)
+def _cached_png(digest: str, _builder: Callable[..., Figure], _args: tuple, _kwargs: dict) -> bytes:
+    """The rendered figure; only ``digest`` is hashed (Streamlit skips arguments named ``_*``)."""
+    fig = _builder(*_args, **_kwargs)
+    try:
+        return plots.figure_to_png(fig)
+    finally:
+        fig.clear()
 
 
 def show_image_error() -> None:
