@@ -29,8 +29,10 @@ names = [state.model_name] + ([partner(state.card)] if partner(state.card) else 
 class_names = state.card.class_names or tuple(str(i) for i in range(1000))
 run = common.safe_run(state.model_name, state.image_key, state.device)
 predicted = int(run.probabilities[0].argmax())
-class_idx = st.selectbox("Class to explain", range(len(class_names)), index=predicted,
-                         format_func=lambda i: class_names[i] + (" (predicted)" if i == predicted else ""),
+# The labels as a dict's lookup, not a lambda: Streamlit keeps a widget's format_func in the session,
+# and a lambda would keep this page's globals (the models below) alive with it.
+labels = {i: name + (" (predicted)" if i == predicted else "") for i, name in enumerate(class_names)}
+class_idx = st.selectbox("Class to explain", range(len(class_names)), index=predicted, format_func=labels.get,
                          key="gradcam.class")
 if not state.card.trained:
     st.info("This network is untrained: its Grad-CAM shows where random features respond, not learned evidence.")

@@ -320,7 +320,7 @@ def test_the_uploader_offers_only_image_extensions():
 
 def test_caches_stay_within_their_bounds_after_many_uploads():
     """20 different good images and a bad one after each: the decode, input and run caches keep at
-    most their max_entries (16, 16, 8), so a long session cannot grow memory without bound."""
+    most their max_entries (8, 16, 2), so a long session cannot grow memory without bound."""
     at = new_app()
     for seed in range(20):
         upload(at, f"many_{seed}.png", image_bytes(100 + seed))
@@ -330,5 +330,5 @@ def test_caches_stay_within_their_bounds_after_many_uploads():
     counts = {name: cache_entries(name) for name in ("cached_decode", "cached_input", "cached_run")}
     if None in counts.values():
         pytest.skip("Streamlit's cache registries have moved; cannot count entries")
-    assert counts["cached_decode"] <= 16 and counts["cached_input"] <= 16 and counts["cached_run"] <= 8, counts
-    assert counts["cached_decode"] >= 8, counts  # the counting itself works
+    assert counts["cached_decode"] <= 8 and counts["cached_input"] <= 16 and counts["cached_run"] <= 2, counts
+    assert counts["cached_decode"] >= 4, counts  # the counting itself works

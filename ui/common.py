@@ -29,6 +29,7 @@ from cbam import cbam_blocks, explore, imagenet, images, plots, samples, zoo
 from cbam.checkpoints import CheckpointError
 from cbam.explore import BlockChoice, NetworkRun, TimedTrace
 from cbam.modules import CBAM
+from ui import memory
 
 DEFAULT_SAMPLE = "cat.jpg"  # the default model is the zoo's first
 
@@ -36,6 +37,12 @@ DEFAULT_SAMPLE = "cat.jpg"  # the default model is the zoo's first
 # --------------------------------------------------------------------------------------------
 # Cached computations (no widgets inside)
 # --------------------------------------------------------------------------------------------
+
+# The bounds keep the whole server within a memory budget (issue #7): with CBAM-ResNet-50 the largest
+# entries are a model (113 MB), a network run (22 MB), a fresh block of layer4 at r = 1 (34 MB) and a
+# block trace (7 MB); all caches together hold at most about 500 MB, typically 150–250 MB
+# (`python benchmarks/bench_memory.py --census`). Every cached value is cheap to recompute, except
+# the models (loaded from disk) and the network runs (0.1–0.5 s on 2 cores).
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
@@ -100,14 +107,14 @@ def session_model_card(name: str) -> zoo.ModelCard:
     return session_models()[name][1]
 
 
-@st.cache_data(max_entries=16, max_size="64MB", show_spinner=False)
+@st.cache_data(max_entries=8, max_size="32MB", show_spinner=False)
 def cached_decode(image_bytes: bytes) -> tuple[np.ndarray, str]:
     """Decode untrusted bytes; returns the RGB pixels and a description. Raises images.ImageError."""
     image = images.load_image(image_bytes)
     return np.asarray(image), images.describe(image)
 
 
-@st.cache_data(max_entries=16, max_size="32MB", show_spinner=False)
+@st.cache_data(max_entries=16, max_size="8MB", show_spinner=False)
 def cached_input(image_key: str, _image_bytes: bytes, size: int, mean: tuple, std: tuple) -> tuple[torch.Tensor, np.ndarray]:
     """The model input (1, 3, size, size) and the size×size pixels it was made from.
 
@@ -116,7 +123,7 @@ def cached_input(image_key: str, _image_bytes: bytes, size: int, mean: tuple, st
     return images.to_tensor(image, size, mean, std), images.tensor_to_display(image, size)
 
 
-@st.cache_resource(max_entries=3, show_spinner="Running the network…")
+@st.cache_resource(max_entries=2, show_spinner="Running the network…")
 def cached_run(model_name: str, image_key: str, device: str) -> NetworkRun:
     model = model_on(model_name, device)
     x, _ = model_input(model_name, image_key)
@@ -125,14 +132,14 @@ def cached_run(model_name: str, image_key: str, device: str) -> NetworkRun:
     return explore.run_network(model, x, device, keep=("x", "channel_weights", "spatial_mask"))
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
+@st.cache_resource(max_entries=4, show_spinner=False)
 def cached_block(model_name: str, layer: str, ratio: int, kernel: int) -> BlockChoice:
     model, card = cached_model(model_name)
     block = model.get_submodule(layer)
     return explore.block_with(block, ratio, kernel, seed=0, block_is_trained=card.trained)
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
+@st.cache_resource(max_entries=4, show_spinner=False)
 def cached_block_trace(model_name: str, image_key: str, layer: str, ratio: int, kernel: int, device: str) -> TimedTrace:
     run = cached_run(model_name, image_key, device)
     block = cached_block(model_name, layer, ratio, kernel).block
@@ -158,7 +165,7 @@ def model_input(model_name: str, image_key: str) -> tuple[torch.Tensor, np.ndarr
     return cached_input(image_key, st.session_state["lab.image_bytes"], card.input_size, card.mean, card.std)
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def cached_comparison(kind: str, model_name: str, image_key: str, layer: str, ratio: int, kernel: int) -> dict:
     """F'' of the chosen block in each arrangement (kind="arrangements") or published form (kind="variants")."""
     x = cached_block_trace(model_name, image_key, layer, ratio, kernel, "cpu").trace.x
@@ -582,6 +589,7 @@ def current() -> LabState:
     run, which takes it (so it is used once). A page run without app.py (see app.py's note) draws
     the sidebar itself. Fragments must not call this: pass them the state instead.
     """
+    memory.trim_soon()  # what the previous runs freed goes back to the system (see ui/memory.py)
     state = st.session_state.pop("lab.fresh", None)
     if state is not None:
         return state
@@ -713,7 +721,7 @@ def _digest_value(digest, value) -> bool:
     return False
 
 
-@st.cache_data(max_entries=96, max_size="32MB", show_spinner=False)
+@st.cache_data(max_entries=96, max_size="16MB", show_spinner=False)
 def _cached_png(digest: str, _builder: Callable[..., Figure], _args: tuple, _kwargs: dict) -> bytes:
     """The rendered figure; only ``digest`` is hashed (Streamlit skips arguments named ``_*``)."""
     fig = _builder(*_args, **_kwargs)

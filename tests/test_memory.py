@@ -1,0 +1,101 @@
+"""ui.memory: freed heap is handed back to the system by a background thread, at most once per
+interval, and never inside a script run."""
+
+import ctypes
+import threading
+import time
+
+import pytest
+
+from ui import memory
+
+
+def glibc_available() -> bool:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim is not None
+    except (OSError, AttributeError):
+        return False
+
+
+@pytest.mark.skipif(not glibc_available(), reason="no glibc malloc_trim on this platform")
+def test_trim_soon_trims_in_a_background_thread_at_most_once_per_interval(monkeypatch):
+    calls: list[tuple[str, float]] = []
+
+    def fake_trim(pad):
+        calls.append((threading.current_thread().name, time.monotonic()))
+        return 1
+
+    monkeypatch.setattr(memory, "_thread", None)
+    monkeypatch.setattr(memory, "_unavailable", False)
+    monkeypatch.setattr(memory, "_malloc_trim", lambda: fake_trim)
+    monkeypatch.setattr(memory, "INTERVAL_S", 0.3)
+    monkeypatch.setattr(memory, "_wanted", threading.Event())
+    start = time.monotonic()
+    for _ in range(50):  # a burst of runs asking for a trim
+        assert memory.trim_soon() is True
+    time.sleep(0.15)
+    assert len(calls) == 1  # one trim for the whole burst
+    assert calls[0][0] == "cbam-lab-malloc-trim" and calls[0][0] != threading.current_thread().name
+    time.sleep(0.3)
+    memory.trim_soon()
+    time.sleep(0.15)
+    assert len(calls) == 2 and calls[1][1] - calls[0][1] >= 0.29
+    assert calls[0][1] >= start
+
+
+def test_without_malloc_trim_nothing_is_started(monkeypatch):
+    monkeypatch.setattr(memory, "_thread", None)
+    monkeypatch.setattr(memory, "_unavailable", False)
+    monkeypatch.setattr(memory, "_malloc_trim", lambda: None)
+    assert memory.trim_soon() is False
+    assert memory._thread is None
+    assert memory.trim_soon() is False  # and it does not look again
+
+
+@pytest.mark.skipif(not glibc_available(), reason="no glibc malloc_trim on this platform")
+def test_trim_soon_gives_freed_heap_back():
+    """Many small blocks freed stay resident (the heap's top is still in use) until the background
+    trim returns them: the resident size drops without this thread doing anything."""
+    def rss_mb() -> float:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        raise AssertionError("no VmRSS")
+
+    blocks = [bytearray(60_000) for _ in range(4000)]  # ~240 MB in blocks below the mmap threshold
+    keep = blocks[-1]  # the last block keeps the heap's top in place, so free() alone cannot shrink it
+    for i in range(len(blocks) - 1):
+        blocks[i] = None
+    del blocks
+    before = rss_mb()
+    assert memory.trim_soon()
+    deadline = time.monotonic() + 3 * memory.INTERVAL_S + 2
+    while rss_mb() > before - 100 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert before - rss_mb() > 100, (before, rss_mb())
+    assert len(keep) == 60_000
+
+
+@pytest.mark.skipif(not glibc_available(), reason="no glibc malloc_trim on this platform")
+def test_the_trim_waits_for_the_run_that_asked_to_end(monkeypatch):
+    calls: list[float] = []
+    monkeypatch.setattr(memory, "_thread", None)
+    monkeypatch.setattr(memory, "_unavailable", False)
+    monkeypatch.setattr(memory, "_malloc_trim", lambda: lambda pad: calls.append(time.monotonic()))
+    monkeypatch.setattr(memory, "_wanted", threading.Event())
+    monkeypatch.setattr(memory, "INTERVAL_S", 0.05)
+    ended: list[float] = []
+
+    def script_run():  # asks for a trim at its start, then works for a while
+        memory.trim_soon()
+        time.sleep(0.4)
+        ended.append(time.monotonic())
+
+    run = threading.Thread(target=script_run, name="ScriptRunner.scriptThread")
+    run.start()
+    run.join()
+    deadline = time.monotonic() + 2
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert calls and calls[0] >= ended[0], (calls, ended)
