@@ -26,8 +26,10 @@ def block_figures(block: CBAM, t, pixels, *, alpha: float = 0.55) -> dict[str, F
     weights = t.channel_weights[0]
     most, least = explore.ranked_channels(weights, 8)
     figures = {
-        "most_attended": plots.feature_grid(t.x[0], most, weights=weights, title="Most attended channels of F"),
-        "least_attended": plots.feature_grid(t.x[0], least, weights=weights, title="Least attended channels of F"),
+        "most_and_least": plots.feature_grid(
+            t.x[0], most + least, weights=weights, ncols=max(1, len(most)),
+            title="Channels of F: the most attended (top row) and the least attended (bottom row)",
+        ),
         "descriptors": plots.pooled_descriptors(_first(t.avg_pool), _first(t.max_pool)),
         "mlp": plots.mlp_branches(_first(t.mlp_hidden_avg), _first(t.mlp_hidden_max), _first(t.mlp_avg), _first(t.mlp_max)),
         "channel_weights": plots.channel_weights(t.channel_logits[0], weights, sort=True),

@@ -20,7 +20,7 @@ def test_inspect_writes_figures_trace_statistics_and_summary(tmp_path, capsys):
     assert summary["hidden_width"] == 64 // 4 and len(summary["top5"]) == 5 and len(summary["blocks"]) == 4
     for name in summary["files"]:
         assert (out / name).stat().st_size > 0, name
-    for png in ("most_attended", "kernel", "mask_overlay", "layer_masks", "channel_heatmap"):
+    for png in ("most_and_least", "kernel", "mask_overlay", "layer_masks", "channel_heatmap"):
         assert (out / f"{png}.png").read_bytes().startswith(b"\x89PNG")
     archive = np.load(out / "trace.npz")
     assert set(archive.files) <= {f.name for f in fields(CBAMTrace)} | {"lp_pool", "lse_pool"}
