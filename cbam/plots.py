@@ -679,16 +679,17 @@ def channel_before_after(
     panel_height = panel_width * min(max(height / width, 0.25), 4.0)
     left = S.Y_AXIS + 0.25  # two lines of y label: the channel and its weight, then the axis
     row_height = S.PANEL_TITLE + panel_height + S.X_AXIS
-    sheet = S(left + 2 * panel_width + S.Y_TICKS + S.COLORBAR + S.EDGE, S.TITLE + len(chosen) * row_height + S.EDGE,
-              title)
+    gap = 0.2  # F' shares F's y axis: its tick labels are left out
+    sheet = S(left + 2 * panel_width + gap + S.COLORBAR + S.EDGE, S.TITLE + len(chosen) * row_height + S.EDGE, title)
     fig = sheet.fig
     for row, channel in enumerate(chosen):
         top = S.TITLE + row * row_height + S.PANEL_TITLE
         ax_before = sheet.axes(left, top, panel_width, panel_height)
-        ax_after = sheet.axes(left + panel_width + S.Y_TICKS, top, panel_width, panel_height)
+        ax_after = sheet.axes(left + panel_width + gap, top, panel_width, panel_height)
         norm = _data_norm(before[channel], after[channel])
-        _show_map(ax_before, before[channel], cmap=FEATURE_CMAP, norm=norm)
-        image = _show_map(ax_after, after[channel], cmap=FEATURE_CMAP, norm=norm)
+        _show_map(ax_before, before[channel], cmap=FEATURE_CMAP, norm=norm, ticks=4)
+        image = _show_map(ax_after, after[channel], cmap=FEATURE_CMAP, norm=norm, ticks=4)
+        ax_after.tick_params(labelleft=False)
         weight_text = "" if channel_weights_ is None else f", Mc = {channel_weights_[channel]:.2f}"
         _style(
             ax_before,
@@ -698,7 +699,7 @@ def channel_before_after(
         )
         factor = "Mc" if channel_weights_ is None else f"{channel_weights_[channel]:.2f}"
         _style(ax_after, title=f"F' = {factor} × F, ch {channel}", xlabel="x (feature-map px)")
-        sheet.colorbar(image, left + 2 * panel_width + S.Y_TICKS, top, panel_height, "activation")
+        sheet.colorbar(image, left + 2 * panel_width + gap, top, panel_height, "activation")
     return fig
 
 
