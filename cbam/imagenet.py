@@ -60,13 +60,11 @@ from typing import Any, BinaryIO
 import torch
 import torch.hub
 from torch import nn
-from torchvision.models import ResNet50_Weights
 from tqdm.auto import tqdm
 
-from . import checkpoints
+from . import checkpoints, models
 from .checkpoints import CheckpointError
 from .compat import convert_state_dict
-from .models import cbam_resnet50
 
 __all__ = [
     "WeightsSource",
@@ -768,7 +766,7 @@ def build_imagenet_model(state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
         CheckpointError: the weights do not fit; the message names the missing and unexpected keys
             and the keys whose shape differs (``cbam.checkpoints.load_into``).
     """
-    return checkpoints.load_into(cbam_resnet50(num_classes=len(IMAGENET_CLASSES)), state_dict).eval()
+    return checkpoints.load_into(models.cbam_resnet50(num_classes=len(IMAGENET_CLASSES)), state_dict).eval()
 
 
 def load_imagenet_model(
@@ -807,8 +805,13 @@ def is_available_offline(
 # Class names
 # --------------------------------------------------------------------------------------------
 
-IMAGENET_CLASSES: tuple[str, ...] = tuple(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
-"""The 1000 ImageNet class names, in the order of the logits (torchvision's list; no download)."""
+IMAGENET_CLASSES: tuple[str, ...] = tuple(
+    (Path(__file__).with_name("imagenet_classes.txt")).read_text(encoding="utf-8").splitlines()
+)
+"""The 1000 ImageNet class names, in the order of the logits: torchvision's list
+(``ResNet50_Weights.IMAGENET1K_V1.meta["categories"]``), kept in ``imagenet_classes.txt`` so that
+reading them does not import torchvision (a second of the app's first page);
+``tests/test_imagenet.py`` checks that the two lists are the same."""
 
 
 def top_k(logits: torch.Tensor, k: int = 5) -> list[tuple[str, float]]:

@@ -659,3 +659,9 @@ def test_top_k_sorts_and_is_a_probability():
         imagenet.top_k(torch.zeros(2, 1000))
     with pytest.raises(ValueError, match="positive"):
         imagenet.top_k(logits, k=0)
+
+
+def test_the_class_names_are_torchvisions_list():
+    from torchvision.models import ResNet50_Weights
+
+    assert IMAGENET_CLASSES == tuple(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])

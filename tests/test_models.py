@@ -84,3 +84,26 @@ def test_smallnet_last_stride():
     assert strided.features(x).shape[-2:] == (6, 6)
     assert unstrided.features(x).shape[-2:] == (12, 12)
     assert unstrided(x).shape == (2, 6)
+
+
+def test_the_app_and_the_small_networks_load_without_torchvision():
+    """torchvision (and with it torch._dynamo) costs about a second to import: the app's first page
+    and the shapes models must not wait for it; the ResNets load it on first use."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys
+        from cbam import zoo
+        from ui import common  # the app's shared layer: imports imagenet, zoo, plots
+        model, card = zoo.load_model("demo")
+        zoo.model_cards()
+        assert "torchvision" not in sys.modules, "torchvision imported too early"
+        from cbam.models import cbam_resnet18
+        assert "torchvision" in sys.modules and type(cbam_resnet18()).__name__ == "ResNet"
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            cwd=str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-2000:]
