@@ -180,18 +180,33 @@ def test_figure_to_png_returns_png_bytes_without_pyplot():
 # --------------------------------------------------------------------------------------------
 
 
+def grid_panels(fig, width):
+    """(title, map) of each panel of a feature grid, row by row: each row is one image holding the
+    maps side by side (``width`` pixels each, NaN between them), with a title above each map."""
+    panels = []
+    for ax in image_axes(fig):
+        mosaic = np.ma.filled(ax.images[0].get_array(), np.nan)
+        titles = sorted((t.xy[0], t.get_text()) for t in ax.texts)
+        for x_centre, title in titles:
+            left = round(x_centre - (width - 1) / 2)
+            panels.append((title, mosaic[:, left : left + width]))
+            assert np.isnan(mosaic[:, left + width : left + width + 1]).all()  # a gap after each map
+    return panels
+
+
 def test_feature_grid_panels_titles_and_shared_colorbar(traced):
     _, t = traced
     weights = t.channel_weights[0]
     fig = plots.feature_grid(t.x, [12, 0, 3], weights=t.channel_weights, ncols=2)
-    axes = image_axes(fig)
-    assert [ax.get_title() for ax in axes] == [f"ch {c}\nMc={weights[c]:.2f}" for c in (12, 0, 3)]
-    for ax, c in zip(axes, (12, 0, 3)):
-        np.testing.assert_array_equal(ax.images[0].get_array(), t.x[0, c].numpy())
+    panels = grid_panels(fig, t.x.shape[-1])
+    assert [title for title, _ in panels] == [f"ch {c}\nMc={weights[c]:.2f}" for c in (12, 0, 3)]
+    for (_, shown), c in zip(panels, (12, 0, 3)):
+        np.testing.assert_array_equal(shown, t.x[0, c].numpy())
+    assert len(image_axes(fig)) == 2  # two rows of two and one
     assert len(colorbars(fig)) == 1
-    assert len({id(ax.images[0].norm) for ax in axes}) == 1  # one shared colour scale
+    assert len({id(ax.images[0].norm) for ax in image_axes(fig)}) == 1  # one shared colour scale
     assert fig.get_supxlabel() == "x (feature-map px)"
-    assert plots.feature_grid(t.x, [4]).axes[0].get_title() == "ch 4"
+    assert [title for title, _ in grid_panels(plots.feature_grid(t.x, [4]), t.x.shape[-1])] == ["ch 4"]
 
 
 def test_feature_grid_rejects_bad_channels_and_handles_none(traced):
@@ -251,14 +266,16 @@ def test_channel_weights_bars_equal_weights_and_sorting(traced):
 def test_channel_before_after_rows_share_a_scale(traced):
     _, t = traced
     fig = plots.channel_before_after(t.x, t.x_channel, [3, 7], t.channel_weights)
-    axes = image_axes(fig)
-    assert len(axes) == 4 and len(colorbars(fig)) == 2
+    axes = image_axes(fig)  # one row per channel: F and F' side by side in one image, one scale
+    assert len(axes) == 2 and len(colorbars(fig)) == 2
+    panels = grid_panels(fig, t.x.shape[-1])
     for row, c in enumerate((3, 7)):
-        before, after = axes[2 * row], axes[2 * row + 1]
-        np.testing.assert_array_equal(before.images[0].get_array(), t.x[0, c].numpy())
-        np.testing.assert_array_equal(after.images[0].get_array(), t.x_channel[0, c].numpy())
-        assert before.images[0].norm is after.images[0].norm
-        assert f"Mc = {t.channel_weights[0, c]:.2f}" in before.get_ylabel()
+        (title_before, before), (title_after, after) = panels[2 * row], panels[2 * row + 1]
+        np.testing.assert_array_equal(before, t.x[0, c].numpy())
+        np.testing.assert_array_equal(after, t.x_channel[0, c].numpy())
+        assert title_before == f"F, ch {c}" and title_after.startswith("F' = ")
+        assert f"Mc = {t.channel_weights[0, c]:.2f}" in axes[row].get_ylabel()
+    assert [cb.mappable.norm for cb in colorbars(fig)] == [ax.images[0].norm for ax in axes]
     check_figure(fig)
 
 
