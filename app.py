@@ -13,7 +13,7 @@ keys (see ui/common.py), so no run of either kind can lose them.
 
 import streamlit as st
 
-from ui import common, memory
+from ui import common
 
 st.set_page_config(page_title="CBAM Lab", page_icon=":material/visibility:", layout="wide")
 
@@ -31,7 +31,4 @@ PAGES = [
 
 page = st.navigation(PAGES)
 st.session_state["lab.fresh"] = common.render_sidebar()
-try:
-    page.run()
-finally:
-    memory.trim_soon()  # hand what this run freed back to the system, off this thread (ui/memory.py)
+page.run()

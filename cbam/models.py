@@ -31,7 +31,7 @@ __all__ = [
     "cbam_smallnet",
 ]
 
-_RESNET_NAMES = frozenset(__all__[:6])
+_RESNET_NAMES = frozenset(__all__[:6])  # the names cbam/resnet.py defines
 
 
 def __getattr__(name: str) -> Any:

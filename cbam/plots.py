@@ -196,14 +196,6 @@ def _unit_norm() -> Normalize:
     return Normalize(0.0, 1.0)
 
 
-def _range_text(*arrays: np.ndarray) -> str:
-    """The data's range for a colour bar label, e.g. "[-0.12, 3.4]"."""
-    values = _finite_values(*arrays)
-    if values.size == 0:
-        return "[no finite values]"
-    return f"[{values.min():.3g}, {values.max():.3g}]"
-
-
 def _relative_change(after: np.ndarray, before: np.ndarray) -> float:
     """‖after − before‖ / ‖before‖; NaN when ‖before‖ = 0 and something changed, 0 when nothing did."""
     change = float(np.linalg.norm((after - before).ravel()))
@@ -242,7 +234,6 @@ class _Sheet:
     X_AXIS = 0.62  # x tick labels and the x label, below a panel
     X_TICKS = 0.3  # x tick labels only
     Y_AXIS = 0.8  # y tick labels and the y label, left of a panel
-    Y_TICKS = 0.42  # y tick labels only
     COLORBAR = 1.25  # gap, bar, tick labels and a label of up to two lines, right of a panel
     COLORBAR_WIDTH = 0.16
     EDGE = 0.15  # empty margin on the other sides
@@ -298,16 +289,9 @@ def _tick_size(ax) -> None:
     drawing the panel."""
     from matplotlib.font_manager import FontProperties
 
-    defaults = (matplotlib.rcParams["xtick.labelsize"], matplotlib.rcParams["ytick.labelsize"], matplotlib.rcParams["font.size"])
-    if _DEFAULT_TICK_SIZES.get(defaults) is None:
-        _DEFAULT_TICK_SIZES[defaults] = min(
-            FontProperties(size=size).get_size_in_points() for size in defaults[:2]
-        ) >= TICK_SIZE
-    if not _DEFAULT_TICK_SIZES[defaults]:
+    sizes = (matplotlib.rcParams["xtick.labelsize"], matplotlib.rcParams["ytick.labelsize"])
+    if min(FontProperties(size=size).get_size_in_points() for size in sizes) < TICK_SIZE:
         ax.tick_params(labelsize=TICK_SIZE)
-
-
-_DEFAULT_TICK_SIZES: dict[tuple, bool] = {}
 
 
 def _style(ax, *, title: str | None = None, xlabel: str | None = None, ylabel: str | None = None) -> None:
@@ -339,12 +323,10 @@ def _integer_ticks(ax, *, x: bool = True, y: bool = True, nbins: int | str = "au
         ax.yaxis.set_major_locator(MaxNLocator(nbins=nbins, integer=True, min_n_ticks=1))
 
 
-def _show_map(ax, data: np.ndarray, *, cmap: str | Colormap, norm: Normalize, interpolation: str = "nearest",
-              ticks: int = 5):
-    """Draw a 2D map pixel by pixel (feature maps are small; smoothing would hide their grid),
-    with at most about ``ticks`` whole-number ticks per axis."""
+def _show_map(ax, data: np.ndarray, *, cmap: str | Colormap, norm: Normalize, interpolation: str = "nearest"):
+    """Draw a 2D map pixel by pixel (feature maps are small; smoothing would hide their grid)."""
     image = ax.imshow(data, cmap=cmap, norm=norm, interpolation=interpolation)
-    _integer_ticks(ax, nbins=ticks)
+    _integer_ticks(ax, nbins=5)
     return image
 
 
@@ -452,6 +434,16 @@ def _legend(ax, **kwargs) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def _tile_gap(width: int, panel_width: float) -> int:
+    """The blank between two tiled maps, in map pixels: about 0.14 in, at least one pixel."""
+    return max(1, round(0.14 / panel_width * width))
+
+
+def _tiled_width(count: int, width: int, panel_width: float) -> float:
+    """The width in inches of ``count`` maps ``width`` pixels wide tiled by ``_tiled_row``."""
+    return (count * (width + _tile_gap(width, panel_width)) - _tile_gap(width, panel_width)) * panel_width / width
+
+
 def _tiled_row(sheet: _Sheet, left: float, top: float, maps: Sequence[np.ndarray], titles: Sequence[str], *,
                panel_width: float, panel_height: float, norm: Normalize, cmap: str | Colormap, ticks: int = 5):
     """Maps of one shape side by side in one Axes, ``panel_width`` × ``panel_height`` inches each, each
@@ -460,12 +452,12 @@ def _tiled_row(sheet: _Sheet, left: float, top: float, maps: Sequence[np.ndarray
     One image in one Axes looks like one Axes per map and draws in a third of the time (creating an
     Axes and its ticks is what costs, not the pixels). Returns the Axes and the image."""
     height, width = maps[0].shape
-    gap_px = max(1, round(0.14 / panel_width * width))
+    gap_px = _tile_gap(width, panel_width)
     pitch = width + gap_px
     mosaic = np.full((height, len(maps) * pitch - gap_px), np.nan, dtype=np.float32)
     for index, map2d in enumerate(maps):
         mosaic[:, index * pitch : index * pitch + width] = map2d
-    ax = sheet.axes(left, top, mosaic.shape[1] * panel_width / width, panel_height)
+    ax = sheet.axes(left, top, _tiled_width(len(maps), width, panel_width), panel_height)
     image = ax.imshow(mosaic, cmap=cmap, norm=norm, interpolation="nearest", aspect="auto")
     for spine in ax.spines.values():
         spine.set_visible(False)
@@ -517,7 +509,7 @@ def feature_grid(
     panel_height = panel_width * min(max(height / width, 0.25), 4.0)
     title_height = (2 if channel_weights_ is not None else 1) * S.PANEL_TITLE
     row_height = title_height + panel_height + S.X_TICKS
-    grid_width = ncols * panel_width + (ncols - 1) * max(1, round(0.14 / panel_width * width)) * panel_width / width
+    grid_width = _tiled_width(ncols, width, panel_width)
     sheet = S(S.Y_AXIS + grid_width + S.COLORBAR + S.EDGE, S.TITLE + nrows * row_height + 0.3 + S.EDGE, title)
     norm = _data_norm(maps[chosen])
     image = None
@@ -708,7 +700,7 @@ def channel_before_after(
     panel_height = panel_width * min(max(height / width, 0.25), 4.0)
     left = S.Y_AXIS + 0.25  # two lines of y label: the channel and its weight, then the axis
     row_height = S.PANEL_TITLE + panel_height + S.X_AXIS
-    pair_width = (2 * width + max(1, round(0.14 / panel_width * width))) * panel_width / width  # see _tiled_row
+    pair_width = _tiled_width(2, width, panel_width)
     sheet = S(left + pair_width + S.COLORBAR + S.EDGE, S.TITLE + len(chosen) * row_height + S.EDGE, title)
     fig = sheet.fig
     for row, channel in enumerate(chosen):

@@ -269,17 +269,7 @@ INTERPRETER_CHECK = textwrap.dedent(
     """
     import torch
     from cbam import CBAM, fast
-
-    def randomise(block, seed):
-        g = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for p in block.parameters():
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-            bn = block.spatial_attention.bn if block.spatial_attention is not None else None
-            if bn is not None:
-                bn.running_mean.fill_(0.3)
-                bn.running_var.fill_(1.7)
-        return block.eval()
+    from tests.test_fast import randomise  # the same random weights as the tests above
 
     cases = [  # preset, C, r, k, (B, H, W), options, channels_last
         ("paper", 8, 4, 7, (2, 5, 7), {}, False),
@@ -290,7 +280,7 @@ INTERPRETER_CHECK = textwrap.dedent(
         ("paper", 12, 4, 5, (2, 4, 9), {"pool_types": ("avg",)}, False),
     ]
     for i, (preset, C, r, k, (B, H, W), options, channels_last) in enumerate(cases):
-        block = randomise(getattr(CBAM, preset)(C, r, k, **options), i)
+        block = randomise(getattr(CBAM, preset)(C, r, k, **options), i).eval()
         x = torch.randn(B, C, H, W, generator=torch.Generator().manual_seed(i))
         if channels_last:
             x = x.to(memory_format=torch.channels_last)

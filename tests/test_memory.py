@@ -1,7 +1,6 @@
 """ui.memory: freed heap is handed back to the system by a background thread, at most once per
 interval, and never inside a script run."""
 
-import ctypes
 import threading
 import time
 
@@ -11,10 +10,16 @@ from ui import memory
 
 
 def glibc_available() -> bool:
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim is not None
-    except (OSError, AttributeError):
-        return False
+    return memory._malloc_trim() is not None
+
+
+def fresh_trimmer(monkeypatch, trim, interval_s: float = memory.INTERVAL_S) -> None:
+    """ui.memory as in a new process, with ``trim`` (None: no glibc) in place of malloc_trim."""
+    monkeypatch.setattr(memory, "_thread", None)
+    monkeypatch.setattr(memory, "_unavailable", False)
+    monkeypatch.setattr(memory, "_malloc_trim", lambda: trim)
+    monkeypatch.setattr(memory, "_wanted", threading.Event())
+    monkeypatch.setattr(memory, "INTERVAL_S", interval_s)
 
 
 @pytest.mark.skipif(not glibc_available(), reason="no glibc malloc_trim on this platform")
@@ -25,11 +30,7 @@ def test_trim_soon_trims_in_a_background_thread_at_most_once_per_interval(monkey
         calls.append((threading.current_thread().name, time.monotonic()))
         return 1
 
-    monkeypatch.setattr(memory, "_thread", None)
-    monkeypatch.setattr(memory, "_unavailable", False)
-    monkeypatch.setattr(memory, "_malloc_trim", lambda: fake_trim)
-    monkeypatch.setattr(memory, "INTERVAL_S", 0.3)
-    monkeypatch.setattr(memory, "_wanted", threading.Event())
+    fresh_trimmer(monkeypatch, fake_trim, 0.3)
     start = time.monotonic()
     for _ in range(50):  # a burst of runs asking for a trim
         assert memory.trim_soon() is True
@@ -44,9 +45,7 @@ def test_trim_soon_trims_in_a_background_thread_at_most_once_per_interval(monkey
 
 
 def test_without_malloc_trim_nothing_is_started(monkeypatch):
-    monkeypatch.setattr(memory, "_thread", None)
-    monkeypatch.setattr(memory, "_unavailable", False)
-    monkeypatch.setattr(memory, "_malloc_trim", lambda: None)
+    fresh_trimmer(monkeypatch, None)
     assert memory.trim_soon() is False
     assert memory._thread is None
     assert memory.trim_soon() is False  # and it does not look again
@@ -80,11 +79,7 @@ def test_trim_soon_gives_freed_heap_back():
 @pytest.mark.skipif(not glibc_available(), reason="no glibc malloc_trim on this platform")
 def test_the_trim_waits_for_the_run_that_asked_to_end(monkeypatch):
     calls: list[float] = []
-    monkeypatch.setattr(memory, "_thread", None)
-    monkeypatch.setattr(memory, "_unavailable", False)
-    monkeypatch.setattr(memory, "_malloc_trim", lambda: lambda pad: calls.append(time.monotonic()))
-    monkeypatch.setattr(memory, "_wanted", threading.Event())
-    monkeypatch.setattr(memory, "INTERVAL_S", 0.05)
+    fresh_trimmer(monkeypatch, lambda pad: calls.append(time.monotonic()), 0.05)
     ended: list[float] = []
 
     def script_run():  # asks for a trim at its start, then works for a while

@@ -589,7 +589,8 @@ def current() -> LabState:
     run, which takes it (so it is used once). A page run without app.py (see app.py's note) draws
     the sidebar itself. Fragments must not call this: pass them the state instead.
     """
-    memory.trim_soon()  # what the previous runs freed goes back to the system (see ui/memory.py)
+    # Every page run passes here: once this run's thread ends, what it freed goes back to the system.
+    memory.trim_soon()
     state = st.session_state.pop("lab.fresh", None)
     if state is not None:
         return state
@@ -670,11 +671,7 @@ def show(figure: Figure | Callable[..., Figure], *args, key: str | None = None, 
     ``cbam.plots`` with its arguments: ``show(plots.spatial_mask, logits, mask, key="mask")``.
     A builder's PNG is cached by the content of its arguments (see ``figure_png``), so a figure
     whose data did not change is never drawn twice: not on a rerun, not for another session."""
-    if isinstance(figure, Figure):
-        png = plots.figure_to_png(figure)
-        figure.clear()
-    else:
-        png = figure_png(figure, *args, **kwargs)
+    png = _png_and_release(figure) if isinstance(figure, Figure) else figure_png(figure, *args, **kwargs)
     st.image(png, caption=caption, width="stretch")
     if key is not None:
         st.download_button("Download PNG", png, file_name=f"{key}.png", mime="image/png", key=f"dl.{key}")
@@ -689,12 +686,16 @@ def figure_png(builder: Callable[..., Figure], *args, **kwargs) -> bytes:
     of any other type is not trusted to have a faithful repr: the figure is then drawn uncached."""
     digest = hashlib.blake2b(f"{builder.__module__}.{builder.__qualname__}".encode(), digest_size=20)
     if not _digest_value(digest, (args, kwargs)):
-        fig = builder(*args, **kwargs)
-        try:
-            return plots.figure_to_png(fig)
-        finally:
-            fig.clear()
+        return _png_and_release(builder(*args, **kwargs))
     return _cached_png(digest.hexdigest(), builder, args, kwargs)
+
+
+def _png_and_release(fig: Figure) -> bytes:
+    """The figure as PNG bytes; then its artists are dropped, so nothing holds the data it drew."""
+    try:
+        return plots.figure_to_png(fig)
+    finally:
+        fig.clear()
 
 
 _PLAIN = (str, int, float, bool, type(None), np.generic)
@@ -724,11 +725,7 @@ def _digest_value(digest, value) -> bool:
 @st.cache_data(max_entries=96, max_size="16MB", show_spinner=False)
 def _cached_png(digest: str, _builder: Callable[..., Figure], _args: tuple, _kwargs: dict) -> bytes:
     """The rendered figure; only ``digest`` is hashed (Streamlit skips arguments named ``_*``)."""
-    fig = _builder(*_args, **_kwargs)
-    try:
-        return plots.figure_to_png(fig)
-    finally:
-        fig.clear()
+    return _png_and_release(_builder(*_args, **_kwargs))
 
 
 def show_image_error() -> None:

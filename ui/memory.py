@@ -6,9 +6,9 @@ keeps it per thread arena; Streamlit runs every script run in a new thread, so t
 hundreds of megabytes that no Python object holds (measured with ``benchmarks/bench_memory.py --census``:
 between 4 and 359 MB, depending on the moment). ``malloc_trim(0)`` hands it back.
 
-A trim costs 25–50 ms, so it is not done inside a run: ``trim_soon()`` (called once per run) wakes a
-background thread, which waits for the run that asked to end (each script run has its own thread) and
-then trims, at most once every ``INTERVAL_S`` seconds. ctypes releases the GIL during the call, so a run
+A trim costs 25–50 ms, so it is not done inside a run: ``trim_soon()`` (called once per page run, by
+``ui.common.current``) wakes a background thread, which waits for the run that asked to end (each
+script run has its own thread) and then trims, at most once every ``INTERVAL_S`` seconds. ctypes releases the GIL during the call, so a run
 going on meanwhile is not held up (it may wait briefly for the allocator's lock). Where there is no
 glibc (macOS, Windows, musl), nothing is done.
 """
@@ -28,11 +28,16 @@ _unavailable = False
 _requester: threading.Thread | None = None  # the thread of the latest run that asked for a trim
 
 
-def _malloc_trim():
+def _libc_function(name: str):
+    """glibc's function ``name``, or None where there is no glibc (macOS, Windows, musl)."""
     try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
+        return getattr(ctypes.CDLL("libc.so.6"), name)
     except (OSError, AttributeError):
         return None
+
+
+def _malloc_trim():
+    return _libc_function("malloc_trim")
 
 
 def _trim_forever(trim) -> None:
@@ -55,10 +60,8 @@ def limit_arenas(count: int = 2) -> bool:
     meets a locked one; each keeps its own freed memory, so a server whose every run is a new thread
     spreads its garbage over many of them. Takes effect only while fewer than 8 arenas exist (glibc
     fixes its limit then), so call it early, at the app's start; False where there is no glibc."""
-    try:
-        return bool(ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, int(count)))
-    except (OSError, AttributeError):
-        return False
+    mallopt = _libc_function("mallopt")
+    return mallopt is not None and bool(mallopt(M_ARENA_MAX, int(count)))
 
 
 def trim_soon() -> bool:
