@@ -11,6 +11,9 @@ rerun (an image change can be two). Resident memory is VmRSS from /proc/self/sta
 3. 20 more reruns refill the caches; the RSS now is the baseline.
 4. N measured reruns (``--reruns``, 300 by default), the RSS sampled every 25.
 
+Each RSS sample is taken with the app at rest, as a server is between two clicks: the figures it
+draws ahead in the background (``ui/prefetch.py``) are done and its ``malloc_trim`` has run.
+
 It prints:
 
 * the growth from the baseline to the end, in MB (target: at most 100 MB; the exit status is 1
@@ -439,6 +442,15 @@ class Session:
         ]
 
 
+def at_rest() -> None:
+    """Let the app's background work end, as on a server between two clicks: the figures drawn ahead
+    (``ui/prefetch.py``) and the ``malloc_trim`` that follows them and every run (``ui/memory.py``)."""
+    from ui import memory, prefetch
+
+    prefetch.wait_until_done(300)
+    time.sleep(memory.INTERVAL_S + 0.3)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reruns", type=int, default=300, help="measured reruns after the warm-up (default 300)")
@@ -470,6 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.census:
         print(f"    {tensors_line()}", flush=True)
     session.play(warm_up, after_each=malloc_trim if args.trim_each_rerun else None)  # the caches refill
+    at_rest()
     gc.collect()
     baseline = rss_mb()
     if args.census:
@@ -487,6 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.trim_each_rerun:
             malloc_trim()
         if session.reruns >= samples[-1][0] // SAMPLE_EVERY * SAMPLE_EVERY + SAMPLE_EVERY:
+            at_rest()
             gc.collect()
             samples.append((session.reruns, rss_mb()))
             print(f"rerun {session.reruns:4d}: {samples[-1][1]:.0f} MB  ({time.perf_counter() - start_time:.0f} s)", flush=True)
@@ -496,6 +510,7 @@ def main(argv: list[str] | None = None) -> int:
                 snapshots.append(tracemalloc.take_snapshot())
 
     session.play(args.reruns, after_each=sample)
+    at_rest()
     gc.collect()
     end = rss_mb()
     if samples[-1][0] != session.reruns:

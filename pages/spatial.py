@@ -22,33 +22,53 @@ m3.metric("Feature map", f"{H}×{W}")
 m4.metric("Receptive field of k", f"{k * stride:.0f} px", help=f"k feature pixels × {stride:.0f} image pixels each")
 common.show_timings(timed)
 
+
+def figures(t, block, *, alpha: float, cmap: str, window: bool) -> dict[str, common.Plot]:
+    """This page's figures for the trace ``t`` of ``block``; also drawn ahead for other r and k (see the page's end)."""
+    spatial = block.spatial_attention
+    mask = common.first(t.spatial_mask)[0]
+    return {
+        "spatial_pools": common.plot(plots.spatial_pools, common.first(t.spatial_avg), common.first(t.spatial_max)),
+        "kernel": common.plot(plots.spatial_kernel, spatial.conv.weight.detach(), pool_order=spatial.pool_order),
+        "spatial_mask": common.plot(plots.spatial_mask, common.first(t.spatial_logits), common.first(t.spatial_mask)),
+        "mask_overlay": common.plot(plots.mask_overlay, pixels, mask, alpha=alpha, cmap=cmap,
+                                    kernel_size=spatial.kernel_size if window else None,
+                                    feature_stride=stride if window else None),
+    }
+
+
+shown = figures(t, block, alpha=0.55, cmap="magma", window=True)
+
 st.header("1 · Squeeze across channels: mean and max at each position")
 st.markdown("At every position, the C values of F' are reduced to their mean (F^s_avg) and maximum (F^s_max).")
-common.show(plots.spatial_pools, common.first(t.spatial_avg), common.first(t.spatial_max), key="spatial_pools")
+common.show(shown["spatial_pools"], key="spatial_pools")
 
 st.header(f"2 · The {k}×{k} convolution and its kernel")
 order = "[avg; max]" if spatial.pool_order == "avg-max" else "[max; avg] (as in the authors' code)"
 st.markdown(f"One convolution maps the two stacked maps {order} to one map of scores. Its kernel has "
             f"2 × {k} × {k} = {2 * k * k} weights" + (", followed by BatchNorm." if spatial.bn is not None else "."))
-common.show(plots.spatial_kernel, spatial.conv.weight.detach(), pool_order=spatial.pool_order, key="kernel")
+common.show(shown["kernel"], key="kernel")
 
 st.header("3 · Sigmoid: the spatial mask Ms")
-common.show(plots.spatial_mask, common.first(t.spatial_logits), common.first(t.spatial_mask), key="spatial_mask")
+common.show(shown["spatial_mask"], key="spatial_mask")
 
 st.header("4 · Ms over the image")
 
 
 @st.fragment
-def overlay(mask, pixels, k, stride) -> None:
+def overlay(t, block, k, stride) -> None:
     c1, c2, c3 = st.columns(3)
     alpha = common.opacity_slider(c1)
     cmap = c2.selectbox("Colour map", ["magma", "viridis", "jet", "gray"], key="spatial.cmap")
     show_window = c3.toggle("Show the k×k window", value=True, key="spatial.window")
-    common.show(plots.mask_overlay, pixels, mask, alpha=alpha, cmap=cmap,
-                kernel_size=k if show_window else None,
-                feature_stride=stride if show_window else None, key="mask_overlay")
+    common.show(figures(t, block, alpha=alpha, cmap=cmap, window=show_window)["mask_overlay"], key="mask_overlay")
     st.caption(f"Each feature-map position covers about {stride:.0f}×{stride:.0f} image pixels; the {k}×{k} "
                f"convolution sees {k * stride:.0f}×{k * stride:.0f} px around each position (square at the mask's maximum).")
 
 
-overlay(common.first(t.spatial_mask)[0], pixels, k, stride)
+overlay(t, block, k, stride)
+
+# While the student reads: the figures above at the other values of r and k, with these settings.
+settings = {"alpha": st.session_state["lab.alpha"], "cmap": st.session_state.get("spatial.cmap", "magma"),
+            "window": st.session_state.get("spatial.window", True)}
+common.prefetch_variants(state, lambda timed, block: figures(timed.trace, block, **settings).values(), first="kernel")

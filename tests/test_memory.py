@@ -94,3 +94,26 @@ def test_the_trim_waits_for_the_run_that_asked_to_end(monkeypatch):
     while not calls and time.monotonic() < deadline:
         time.sleep(0.01)
     assert calls and calls[0] >= ended[0], (calls, ended)
+
+
+@pytest.mark.skipif(not glibc_available(), reason="no glibc malloc_trim on this platform")
+def test_a_thread_that_goes_on_can_ask_for_a_trim_now(monkeypatch):
+    """ui.prefetch's thread never ends: its trim must not wait for it (nor for WAIT_FOR_RUN_S)."""
+    calls: list[float] = []
+    fresh_trimmer(monkeypatch, lambda pad: calls.append(time.monotonic()), 0.05)
+    monkeypatch.setattr(memory, "WAIT_FOR_RUN_S", 5.0)
+    release = threading.Event()
+
+    def worker():  # asks, then goes on working
+        memory.trim_soon(after_this_thread=False)
+        release.wait(3)
+
+    thread = threading.Thread(target=worker)
+    asked = time.monotonic()
+    thread.start()
+    deadline = asked + 2
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    thread.join()
+    assert calls and calls[0] - asked < 1.0, calls

@@ -13,8 +13,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import itertools
+import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -24,12 +26,13 @@ import streamlit as st
 import torch
 from matplotlib.figure import Figure
 from streamlit.runtime.pages_manager import PagesManager
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from cbam import cbam_blocks, explore, imagenet, images, plots, samples, zoo
 from cbam.checkpoints import CheckpointError
 from cbam.explore import BlockChoice, NetworkRun, TimedTrace
 from cbam.modules import CBAM
-from ui import memory
+from ui import memory, prefetch
 
 DEFAULT_SAMPLE = "cat.jpg"  # the default model is the zoo's first
 
@@ -135,17 +138,24 @@ def cached_run(model_name: str, image_key: str, device: str) -> NetworkRun:
 @st.cache_resource(max_entries=4, show_spinner=False)
 def cached_block(model_name: str, layer: str, ratio: int, kernel: int) -> BlockChoice:
     model, card = cached_model(model_name)
-    block = model.get_submodule(layer)
-    return explore.block_with(block, ratio, kernel, seed=0, block_is_trained=card.trained)
+    return _block_with(model.get_submodule(layer), card.trained, ratio, kernel)
+
+
+def _block_with(block: CBAM, trained: bool, ratio: int, kernel: int) -> BlockChoice:
+    """``block`` with r and k (a seeded copy where they are not its own; see ``explore.block_with``)."""
+    return explore.block_with(block, ratio, kernel, seed=0, block_is_trained=trained)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def cached_block_trace(model_name: str, image_key: str, layer: str, ratio: int, kernel: int, device: str) -> TimedTrace:
     run = cached_run(model_name, image_key, device)
-    block = cached_block(model_name, layer, ratio, kernel).block
-    if device != "cpu":  # the block is shared by every session: time a copy of it on the device
+    return _trace_block(cached_block(model_name, layer, ratio, kernel).block, run.traces[layer].x, device)
+
+
+def _trace_block(block: CBAM, x: torch.Tensor, device: str) -> TimedTrace:
+    if device != "cpu":  # the block may be shared by every session: time a copy of it on the device
         block = copy.deepcopy(block)
-    return explore.timed_trace(block, run.traces[layer].x, device)
+    return explore.timed_trace(block, x, device)
 
 
 @st.cache_resource(max_entries=2, show_spinner="Copying the model to the device…")
@@ -469,6 +479,15 @@ def _imagenet_panel() -> None:
             error_slot.error(st.session_state["lab.imagenet_error"])
 
 
+KERNEL_CHOICES = explore.kernel_sizes(11)
+"""The values of the sidebar's k slider."""
+
+
+def ratio_choices(block: CBAM) -> list[int]:
+    """The values of the sidebar's r slider for ``block``: the sensible ratios and the block's own."""
+    return sorted({*explore.sensible_ratios(block.channels), block.reduction_ratio})
+
+
 def render_sidebar() -> LabState:
     """Draw the shared controls and return the state every page works from."""
     _ensure_defaults()
@@ -519,9 +538,7 @@ def render_sidebar() -> LabState:
     ratio = kernel = 0
     if layers:
         block = model.get_submodule(layer)
-        ratios = explore.sensible_ratios(block.channels)
-        if block.reduction_ratio not in ratios:
-            ratios = sorted({*ratios, block.reduction_ratio})
+        ratios = ratio_choices(block)
         if st.session_state.get("lab.rk_for") != (model_name, layer):  # a new block: start from its own r and k
             st.session_state["lab.rk_for"] = (model_name, layer)
             st.session_state["lab.ratio"] = block.reduction_ratio
@@ -529,7 +546,7 @@ def render_sidebar() -> LabState:
         # a lesson link's r and k apply once, to the block it opens, when they are valid for it
         if st.session_state.get("lab.url_ratio") in ratios:
             st.session_state["lab.ratio"] = st.session_state.pop("lab.url_ratio")
-        if st.session_state.get("lab.url_kernel") in explore.kernel_sizes(11):
+        if st.session_state.get("lab.url_kernel") in KERNEL_CHOICES:
             st.session_state["lab.kernel"] = st.session_state.pop("lab.url_kernel")
         st.session_state.pop("lab.url_ratio", None)
         st.session_state.pop("lab.url_kernel", None)
@@ -537,7 +554,7 @@ def render_sidebar() -> LabState:
             "Reduction ratio r", ratios, key=_widget("ratio"), on_change=_keep, args=("ratio",),
             help="The shared MLP's hidden layer has max(1, C // r) units.")
         kernel = st.session_state["lab.kernel"] if _hidden("kernel") else sidebar.select_slider(
-            "Spatial kernel size k", explore.kernel_sizes(11), key=_widget("kernel"), on_change=_keep, args=("kernel",),
+            "Spatial kernel size k", KERNEL_CHOICES, key=_widget("kernel"), on_change=_keep, args=("kernel",),
             help="The spatial attention convolution is k×k over the 2 pooled maps.")
         sidebar.caption(f"Block's own setting: r = {block.reduction_ratio}, k = {block.kernel_size}; "
                         f"C = {block.channels}, hidden width = {explore.hidden_width(block.channels, ratio)}")
@@ -663,15 +680,40 @@ def comparison(kind: str, state: LabState) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def show(figure: Figure | Callable[..., Figure], *args, key: str | None = None, caption: str | None = None,
+@dataclass(frozen=True)
+class Plot:
+    """A figure not drawn yet: a builder of ``cbam.plots`` and the arguments to call it with.
+
+    The step-by-step pages describe their figures as Plots, from the trace, in one function; ``show``
+    draws one now, and ``prefetch_variants`` hands the same function other traces, for other r and k."""
+
+    builder: Callable[..., Figure]
+    args: tuple = ()
+    kwargs: dict = dataclasses.field(default_factory=dict)
+
+    def png(self) -> bytes:
+        return figure_png(self.builder, *self.args, **self.kwargs)
+
+
+def plot(builder: Callable[..., Figure], *args, **kwargs) -> Plot:
+    """``Plot(builder, args, kwargs)``, written like the call it stands for."""
+    return Plot(builder, args, kwargs)
+
+
+def show(figure: Figure | Plot | Callable[..., Figure], *args, key: str | None = None, caption: str | None = None,
          **kwargs) -> None:
     """Show a figure as a PNG (with a download button when ``key`` is given).
 
-    ``figure`` is either a built Figure (rendered, then released) or, better, a builder of
+    ``figure`` is a built Figure (rendered, then released) or, better, a ``Plot``, or a builder of
     ``cbam.plots`` with its arguments: ``show(plots.spatial_mask, logits, mask, key="mask")``.
     A builder's PNG is cached by the content of its arguments (see ``figure_png``), so a figure
     whose data did not change is never drawn twice: not on a rerun, not for another session."""
-    png = _png_and_release(figure) if isinstance(figure, Figure) else figure_png(figure, *args, **kwargs)
+    if isinstance(figure, Figure):
+        png = _png_and_release(figure)
+    elif isinstance(figure, Plot):
+        png = figure.png()
+    else:
+        png = figure_png(figure, *args, **kwargs)
     st.image(png, caption=caption, width="stretch")
     if key is not None:
         st.download_button("Download PNG", png, file_name=f"{key}.png", mime="image/png", key=f"dl.{key}")
@@ -728,6 +770,64 @@ def _cached_png(digest: str, _builder: Callable[..., Figure], _args: tuple, _kwa
     return _png_and_release(_builder(*_args, **_kwargs))
 
 
+def prefetch_variants(state: LabState, figures: Callable[[TimedTrace, CBAM], Iterable[Plot]], *,
+                      first: str = "ratio") -> None:
+    """At the end of a step-by-step page: draw ahead, in the background, the page's figures at the
+    other values of the r and k sliders, nearest first, one notch of the ``first`` slider ("ratio"
+    or "kernel", the one the page is about) before one of the other (see ``ui/prefetch.py``).
+
+    ``figures(timed, block)`` is the page's own function from a trace of ``block`` to its Plots, so
+    what is drawn ahead is exactly what the page would draw. Everything the work needs from this
+    session is read here, in the page's run; values that would show a trained variant (another
+    network) and sliders fixed by a lesson link are left out."""
+    ctx = get_script_run_ctx()
+    if ctx is None or not prefetch.is_enabled() or not state.layers:
+        return
+    try:
+        steps = _variant_work(state, figures, first)
+    except Exception:  # noqa: BLE001 - drawing ahead is optional, and the page is already drawn
+        logging.getLogger(__name__).warning("not drawing ahead", exc_info=True)
+        return
+    prefetch.submit(ctx.session_id, steps)
+
+
+def _variant_work(state: LabState, figures: Callable[[TimedTrace, CBAM], Iterable[Plot]], first: str) -> Iterator[None]:
+    model, card = cached_model(state.model_name)
+    device = st.session_state.get("lab.device", state.device)
+    run = safe_run(state.model_name, state.image_key, device)
+    base = model.get_submodule(state.layer)
+    ratios = [] if _hidden("ratio") else ratio_choices(base)
+    kernels = [] if _hidden("kernel") else KERNEL_CHOICES
+    # one slider moved at a time, one notch, then two, ...: r and k take turns
+    by_ratio = [(ratio, state.kernel) for ratio in _nearest_first(ratios, state.ratio)]
+    by_kernel = [(state.ratio, kernel) for kernel in _nearest_first(kernels, state.kernel)]
+    turns = (by_ratio, by_kernel) if first == "ratio" else (by_kernel, by_ratio)
+    settings = [rk for pair in itertools.zip_longest(*turns) for rk in pair if rk is not None]
+    settings = [rk for rk in settings if not effective_block(dataclasses.replace(state, ratio=rk[0], kernel=rk[1]))[3]]
+    return _variant_steps(base, card.trained, run.traces[state.layer].x, run.device, settings, figures)
+
+
+def _nearest_first(values: list[int], current: int) -> list[int]:
+    """``values`` other than ``current``, by distance from it along the slider (ties: lower first)."""
+    if current not in values:
+        return []
+    at = values.index(current)
+    return sorted((v for v in values if v != current), key=lambda v: (abs(values.index(v) - at), values.index(v)))
+
+
+def _variant_steps(base: CBAM, trained: bool, x: torch.Tensor, device: str, settings: list[tuple[int, int]],
+                   figures: Callable[[TimedTrace, CBAM], Iterable[Plot]]) -> Iterator[None]:
+    """The prefetcher's work, one step per ``next()``: for each (r, k), the block as ``cached_block``
+    builds it, traced as ``cached_block_trace`` does, then each of the page's figures into the PNG cache."""
+    for ratio, kernel in settings:
+        block = _block_with(base, trained, ratio, kernel).block
+        timed = _trace_block(block, x, device)
+        yield
+        for figure in figures(timed, block):
+            figure.png()
+            yield
+
+
 def show_image_error() -> None:
     """Why the last file was refused, at the top of the page, until a good image replaces it."""
     error = st.session_state.get("lab.image_error")
@@ -755,3 +855,8 @@ def show_timings(result: TimedTrace) -> None:
 def first(t: torch.Tensor | None) -> torch.Tensor | None:
     """The first sample of a batch-first tensor."""
     return None if t is None else t[0]
+
+
+# Last, once per server process: everything imported so far lives as long as the process, and the
+# garbage collector need not walk it again on every full collection (see memory.freeze_loaded_objects).
+memory.freeze_loaded_objects()

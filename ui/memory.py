@@ -16,6 +16,7 @@ glibc (macOS, Windows, musl), nothing is done.
 from __future__ import annotations
 
 import ctypes
+import gc
 import threading
 
 INTERVAL_S = 0.5
@@ -64,9 +65,10 @@ def limit_arenas(count: int = 2) -> bool:
     return mallopt is not None and bool(mallopt(M_ARENA_MAX, int(count)))
 
 
-def trim_soon() -> bool:
+def trim_soon(*, after_this_thread: bool = True) -> bool:
     """Ask for freed heap to be returned to the system once the calling thread (a script run) has
-    ended; False where this platform's allocator has no ``malloc_trim``."""
+    ended, or at once with ``after_this_thread=False`` (for a thread that goes on, such as
+    ``ui.prefetch``'s); False where this platform's allocator has no ``malloc_trim``."""
     global _thread, _unavailable, _requester
     if _unavailable:
         return False
@@ -79,9 +81,24 @@ def trim_soon() -> bool:
                     return False
                 _thread = threading.Thread(target=_trim_forever, args=(trim,), name="cbam-lab-malloc-trim", daemon=True)
                 _thread.start()
-    _requester = threading.current_thread()
+    _requester = threading.current_thread() if after_this_thread else None
     _wanted.set()
     return True
+
+
+def freeze_loaded_objects() -> int:
+    """Exempt every object alive now from Python's cyclic garbage collector (``gc.freeze``); returns
+    how many there were.
+
+    Called once, when the app's modules have been imported: torch, matplotlib and Streamlit leave
+    some 300 000 container objects that live as long as the process. The collector's oldest generation
+    walks all of them every few hundred thousand allocations, and drawing one figure makes about that
+    many (ticks, texts, transforms): measured on the before/after figure, one draw in five took
+    190 ms longer, 235 ms on average instead of 170 ms. Frozen objects are still freed when their
+    reference count drops to zero; only cycles among them would stay, and modules do not go away."""
+    gc.collect()  # the import's own garbage first, so that it is not kept forever
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 # At import, i.e. when the app's code is first loaded into the server process: early enough for
