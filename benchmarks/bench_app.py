@@ -8,7 +8,7 @@ For each page it measures, in one process:
 * **first render**: the very first session of the process (cold: imports, model loading, the first
   network run), then a new session (a fresh AppTest) opening each page, caches warm from earlier
   sessions (what a student meets once the server has served one user);
-* **slider rerender**: on the Channel and Spatial pages, moving the r or k slider to values no session
+* **slider rerender**: on the Channel, Spatial and Full CBAM pages, moving the r or k slider to values no session
   has used yet (the block is rebuilt and traced, every figure that changed is drawn), then, in a new
   session, to the same values (the figures come from the PNG cache that sessions share);
 * **slider rerender after reading**: the same with drawing ahead on (``ui/prefetch.py``, as in the app):
@@ -45,6 +45,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from ui import prefetch  # noqa: E402
 
 PAGES = ["pages/start.py", "pages/channel.py", "pages/spatial.py", "pages/full.py", "pages/layers.py"]
+SLIDER_PAGES = [("pages/channel.py", "w.ratio"), ("pages/spatial.py", "w.kernel"), ("pages/full.py", "w.ratio")]
 SAMPLES = ["cat.jpg", "coffee.jpg", "rocket.jpg", "astronaut.jpg", "grace_hopper.jpg", "shapes.png"]
 
 
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     # a class that follows the teacher's "now set r to 4").
     slider: dict[str, list[float]] = {}
     for round_ in ("new", "seen"):
-        for page, key in (("pages/channel.py", "w.ratio"), ("pages/spatial.py", "w.kernel")):
+        for page, key in SLIDER_PAGES:
             at = new_session(args.model)
             check(at.run())
             at.switch_page(page)
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     # in the next repeat). Meanwhile the prefetcher draws the page at the neighbouring values.
     prefetch.set_enabled(True)
     for dwell in args.dwell:
-        for page, key in (("pages/channel.py", "w.ratio"), ("pages/spatial.py", "w.kernel")):
+        for page, key in SLIDER_PAGES:
             times = slider.setdefault(f"slider change after {dwell:g} s reading {page}", [])
             for repeat in range(args.repeats):
                 at = new_session(args.model)

@@ -105,7 +105,8 @@ def shown_images(at: AppTest) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("page", "slider"), [("pages/channel.py", "w.ratio"), ("pages/spatial.py", "w.kernel")])
+@pytest.mark.parametrize(("page", "slider"), [("pages/channel.py", "w.ratio"), ("pages/spatial.py", "w.kernel"),
+                                             ("pages/full.py", "w.ratio")])
 def test_after_drawing_ahead_a_slider_move_draws_nothing_and_shows_what_the_page_draws(page, slider, drawing_ahead,
                                                                                         monkeypatch):
     st.cache_data.clear()

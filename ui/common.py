@@ -179,7 +179,11 @@ def model_input(model_name: str, image_key: str) -> tuple[torch.Tensor, np.ndarr
 def cached_comparison(kind: str, model_name: str, image_key: str, layer: str, ratio: int, kernel: int) -> dict:
     """F'' of the chosen block in each arrangement (kind="arrangements") or published form (kind="variants")."""
     x = cached_block_trace(model_name, image_key, layer, ratio, kernel, "cpu").trace.x
-    block = cached_block(model_name, layer, ratio, kernel).block
+    return comparison_outputs(kind, cached_block(model_name, layer, ratio, kernel).block, x)
+
+
+def comparison_outputs(kind: str, block: CBAM, x: torch.Tensor) -> dict:
+    """F'' of ``block`` on its input ``x`` in each arrangement ("arrangements") or published form ("variants")."""
     blocks = explore.arrangements_of(block) if kind == "arrangements" else explore.variants_of(block)
     return explore.outputs_of(blocks, x)
 
