@@ -29,7 +29,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 from streamlit_server import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
 
 SAMPLES = ["cat.jpg", "coffee.jpg", "rocket.jpg", "astronaut.jpg", "grace_hopper.jpg", "shapes.png"]
-SLIDERS = {"channel": 0, "spatial": 1}  # which sidebar slider each page is about: r, then k
+SLIDERS = {"channel": 0, "spatial": 1, "full": 0}  # the sidebar slider moved on each page: r (0) or k (1)
 
 # Records every change of the app's run state with its time, from the page's own clock.
 WATCH_RUN_STATE = """() => {

@@ -62,6 +62,21 @@ def test_a_session_keeps_only_its_latest_request_and_the_newest_goes_first(drawi
     assert log == [("one-new", 0), ("one-new", 1), ("two", 0), ("two", 1)]
 
 
+def test_only_the_newest_requests_wait(drawing_ahead, monkeypatch):
+    monkeypatch.setattr(prefetch, "MAX_REQUESTS", 3)
+    release = threading.Event()
+    script = threading.Thread(target=release.wait, name=prefetch.SCRIPT_THREAD_NAME, daemon=True)
+    script.start()
+    log: list = []
+    for session in range(5):
+        prefetch.submit(f"s{session}", steps(log, f"s{session}", 1))
+    assert prefetch.pending() == 3
+    release.set()
+    script.join()
+    assert prefetch.wait_until_done(10)
+    assert log == [("s4", 0), ("s3", 0), ("s2", 0)]
+
+
 def test_a_failing_step_drops_its_request_only(drawing_ahead):
     log: list = []
     release = threading.Event()

@@ -13,9 +13,12 @@ The thread must never slow down what a user waits for:
 * it takes a step only while no script run is in progress, anywhere in the server, and none has
   been for ``QUIET_S`` (it checks before every step, and a step lasts 0.05–0.2 s);
 * each session keeps only its latest request: a new page run replaces the unfinished work of the
-  session's previous one, and the newest request goes first;
-* a step that fails drops its request quietly (the page draws the figure itself later, as it
-  would have without this module).
+  session's previous one, and the newest request goes first; beyond ``MAX_REQUESTS`` sessions
+  waiting, the oldest request is dropped (a busy server has little idle time to draw in anyway);
+* a script run that starts during a step shares the interpreter with it until the step ends; a
+  slider moved at once was measured no slower than with drawing ahead off (``benchmarks/bench_app.py``);
+* a step that fails drops its request, with a warning in the server's log; the page then draws
+  the figure itself, as it would have without this module.
 
 ``CBAM_LAB_PREFETCH=0`` in the environment turns it off; ``set_enabled`` does the same in a process.
 """
@@ -37,6 +40,7 @@ QUIET_S = 0.4
 still travelling to the browser then (it fetches each PNG from the server), and a step holding the
 interpreter would slow that down (measured in Chromium: 0.2 s instead of 0.1 s per slider move)."""
 SCRIPT_THREAD_NAME = "ScriptRunner.scriptThread"  # Streamlit's name for the thread of a script run
+MAX_REQUESTS = 8  # each holds its block's input F: up to a few MB
 
 _log = logging.getLogger(__name__)
 _enabled = os.environ.get("CBAM_LAB_PREFETCH", "1") != "0"
@@ -72,6 +76,8 @@ def submit(owner: str, steps: Iterator[object]) -> bool:
             return False
         _requests.pop(owner, None)
         _requests[owner] = steps  # the newest request is the last
+        while len(_requests) > MAX_REQUESTS:
+            del _requests[next(iter(_requests))]  # the oldest
         if _thread is None or not _thread.is_alive():
             _thread = threading.Thread(target=_work_forever, name="cbam-lab-prefetch", daemon=True)
             _thread.start()
