@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import functools
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -82,20 +83,36 @@ def calls_for(fn: Callable[[], object], device: torch.device, target_s: float) -
     return max(1, min(1000, int(target_s / max(seconds, 1e-7))))
 
 
-def interleaved(variants: dict[str, Callable[[], object]], device: torch.device, rounds: int, target_s: float) -> dict[str, list[float]]:
-    """Seconds per call of each variant, ``rounds`` samples each, the variants taking turns.
+def minor_faults() -> int:
+    """Page faults this process has taken that needed no disk: mostly fresh memory touched first."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def interleaved(variants: dict[str, Callable[[], object]], device: torch.device, rounds: int,
+                target_s: float) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Seconds per call of each variant, ``rounds`` samples each, the variants taking turns; and the
+    page faults per timed call of each.
 
     Each sample follows one untimed call of the same variant: the first call after another
     variant pays for that variant's leftovers (on the CPU, memory the allocator handed back to the
     system and must fault in again), which would otherwise be charged to whoever runs next.
+
+    On the CPU, the page faults explain much of the blog module's spread: PyTorch's CPU allocator
+    keeps nothing, so each activation-sized temporary is fresh memory from glibc, which either reuses
+    its heap (few faults) or maps new pages (one fault per 4 KB page touched); which of the two a
+    process gets depends on its history, so the same module can take 7 ms in one process and 20 ms in
+    the next. Compare variants within one run.
     """
     counts = {name: calls_for(fn, device, target_s) for name, fn in variants.items()}
     samples: dict[str, list[float]] = {name: [] for name in variants}
+    faults = dict.fromkeys(variants, 0)
     for _ in range(rounds):
         for name, fn in variants.items():
             fn()
+            before = minor_faults()
             samples[name].append(time_once(fn, device, counts[name]))
-    return samples
+            faults[name] += minor_faults() - before
+    return samples, {name: faults[name] / (rounds * counts[name]) for name in variants}
 
 
 def copy_bandwidth(device: torch.device, megabytes: int, rounds: int) -> float:
@@ -172,7 +189,7 @@ def bench_case(shape, dtype_name: str, device: torch.device, args, bandwidth: fl
         for fn in variants.values():  # warm up (compilation, caches, allocator)
             fn()
         synchronize(device)
-        samples = interleaved(variants, device, args.rounds, args.sample_seconds)
+        samples, faults = interleaved(variants, device, args.rounds, args.sample_seconds)
 
     floor = 4 * x.numel() * x.element_size() / bandwidth
     blog_time, blog_best = statistics.median(samples["blog"]), min(samples["blog"])
@@ -182,7 +199,7 @@ def bench_case(shape, dtype_name: str, device: torch.device, args, bandwidth: fl
         rows.append(dict(
             shape=shape, dtype=dtype_name, variant=name, median_ms=median * 1e3, min_ms=min(times) * 1e3,
             vs_blog=blog_time / median, vs_blog_best=blog_best / min(times), vs_floor=median / floor, floor_ms=floor * 1e3,
-            rel_error=errors.get(name, float("nan")), note=notes.get(name, ""),
+            rel_error=errors.get(name, float("nan")), faults=faults[name], note=notes.get(name, ""),
         ))
     for name, note in notes.items():
         if name not in samples:
@@ -191,7 +208,8 @@ def bench_case(shape, dtype_name: str, device: torch.device, args, bandwidth: fl
 
 
 def print_table(rows: list[dict]) -> None:
-    header = f"  {'variant':<21}{'median ms':>10}{'min ms':>9}{'vs blog':>9}{'(min)':>8}{'× floor':>9}{'max rel err':>13}  note"
+    header = (f"  {'variant':<21}{'median ms':>10}{'min ms':>9}{'vs blog':>9}{'(min)':>8}{'× floor':>9}{'max rel err':>13}"
+              f"{'faults/call':>12}  note")
     current = None
     for row in rows:
         key = (row["shape"], row["dtype"])
@@ -200,11 +218,11 @@ def print_table(rows: list[dict]) -> None:
             print(f"\n{tuple(row['shape'])} {row['dtype']}: four-pass floor {row['floor_ms']:.3f} ms")
             print(header)
         if "median_ms" not in row:
-            print(f"  {row['variant']:<21}{'-':>10}{'-':>9}{'-':>9}{'-':>8}{'-':>9}{'-':>13}  {row['note']}")
+            print(f"  {row['variant']:<21}{'-':>10}{'-':>9}{'-':>9}{'-':>8}{'-':>9}{'-':>13}{'-':>12}  {row['note']}")
             continue
         print(
             f"  {row['variant']:<21}{row['median_ms']:>10.3f}{row['min_ms']:>9.3f}{row['vs_blog']:>8.2f}×{row['vs_blog_best']:>7.2f}×"
-            f"{row['vs_floor']:>8.2f}×{row['rel_error']:>13.1e}  {row['note']}"
+            f"{row['vs_floor']:>8.2f}×{row['rel_error']:>13.1e}{row['faults']:>12.0f}  {row['note']}"
         )
 
 

@@ -41,7 +41,7 @@ def report(title: str, module: torch.nn.Module, x: torch.Tensor, tracer, device:
         for fn in variants.values():
             fn()
         synchronize(device)
-        samples = interleaved(variants, device, rounds, sample_s)
+        samples, _ = interleaved(variants, device, rounds, sample_s)
     plain, quick, traced = (statistics.median(samples[name]) for name in variants)
     best_plain, best_quick, best_traced = (min(samples[name]) for name in variants)
     print(f"\n{title}")
