@@ -182,3 +182,35 @@ def test_the_process_exits_cleanly_while_a_step_is_being_taken(tmp_path):
     done = subprocess.run([sys.executable, str(script), str(Path(__file__).resolve().parent.parent)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_a_hidden_slider_is_not_drawn_ahead_and_resnet_blocks_are(drawing_ahead, monkeypatch, caplog):
+    """A lesson link that fixes r leaves only k to draw ahead; CBAM-ResNet-50's blocks (C = 512 here)
+    take the same path as the demo's."""
+    st.cache_data.clear()
+    settings: list[tuple[int, int]] = []
+    original = common._variant_steps
+
+    def recording(base, trained, x, device, chosen, figures):
+        settings.extend(chosen)
+        return original(base, trained, x, device, chosen, figures)
+
+    monkeypatch.setattr(common, "_variant_steps", recording)
+    drawn: list[str] = []
+    png = plots.figure_to_png
+    monkeypatch.setattr(plots, "figure_to_png", lambda fig, *a, **k: drawn.append(fig.get_suptitle()) or png(fig, *a, **k))
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=300)
+    for key, value in {"model": "untrained-resnet50", "layer": "layer2.0.cbam", "r": "4", "k": "3", "hide": "ratio"}.items():
+        at.query_params[key] = value
+    at.run()
+    at.switch_page("pages/spatial.py").run()
+    assert not at.exception
+    assert prefetch.wait_until_done(300)
+    assert settings and all(ratio == 4 for ratio, _ in settings)  # r is fixed by the link
+    assert [kernel for _, kernel in settings] == [1, 5, 7, 9, 11]  # nearest k first
+    assert "not drawing ahead" not in caplog.text and "drawing ahead failed" not in caplog.text
+    drawn.clear()
+    at.select_slider(key="w.kernel").set_value(5).run()
+    assert not at.exception and drawn == []
