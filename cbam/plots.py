@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import matplotlib
@@ -1313,6 +1314,27 @@ def training_curves(history: Sequence[Mapping[str, float]], *, title: str = "Tra
 # --------------------------------------------------------------------------------------------
 # Export
 # --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A figure not drawn yet: one of the builders of this module and the arguments to call it with.
+
+    Describing a figure costs nothing; drawing it costs 50–300 ms. ``cbam.report`` describes the
+    step-by-step figures this way, once, for the app (which draws what a page shows, or draws ahead)
+    and for ``python -m cbam inspect`` (which draws them all)."""
+
+    builder: Callable[..., Figure]
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+    def draw(self) -> Figure:
+        return self.builder(*self.args, **self.kwargs)
+
+
+def plot(builder: Callable[..., Figure], *args: Any, **kwargs: Any) -> Plot:
+    """``Plot(builder, args, kwargs)``, written like the call it stands for."""
+    return Plot(builder, args, kwargs)
 
 
 def figure_to_png(fig: Figure, dpi: int = 120) -> bytes:

@@ -18,35 +18,62 @@ from matplotlib.figure import Figure
 from . import explore, images, plots, zoo
 from .modules import CBAM
 
-__all__ = ["inspect_image", "block_figures", "network_figures", "block_statistics"]
+__all__ = ["inspect_image", "block_figures", "channel_plots", "spatial_plots", "step_changes_plot", "network_figures",
+           "block_statistics"]
+
+
+def channel_plots(t, *, sort: bool = True, compare: list[int] | None = None) -> dict[str, plots.Plot]:
+    """The figures of the Channel attention page for the trace ``t``, not drawn yet, by file stem.
+
+    ``sort``: Mc sorted by weight; ``compare``: the channels of F' shown beside F (default: the two
+    most and the least attended; an empty list leaves that figure out)."""
+    weights = t.channel_weights[0]
+    most, least = explore.ranked_channels(weights, 8)
+    if compare is None:
+        compare = most[:2] + least[:1]
+    found = {
+        "most_and_least": plots.plot(
+            plots.feature_grid, t.x[0], most + least, weights=weights, ncols=max(1, len(most)),
+            title="Channels of F: the most attended (top row) and the least attended (bottom row)",
+        ),
+        "descriptors": plots.plot(plots.pooled_descriptors, _first(t.avg_pool), _first(t.max_pool)),
+        "mlp": plots.plot(plots.mlp_branches, _first(t.mlp_hidden_avg), _first(t.mlp_hidden_max), _first(t.mlp_avg),
+                          _first(t.mlp_max)),
+        "channel_weights": plots.plot(plots.channel_weights, t.channel_logits[0], weights, sort=sort),
+    }
+    if compare:
+        found["before_after"] = plots.plot(plots.channel_before_after, t.x[0], t.x_channel[0], compare, weights)
+    return found
+
+
+def spatial_plots(block: CBAM, t, pixels, *, alpha: float = 0.55, cmap: str = plots.UNIT_CMAP,
+                  window: bool = True) -> dict[str, plots.Plot]:
+    """The figures of the Spatial attention page for the trace ``t`` of ``block``, not drawn yet, by
+    file stem (none without spatial attention). ``pixels``: the image the mask is drawn over;
+    ``window``: mark the k×k window at the mask's maximum."""
+    spatial = block.spatial_attention
+    if spatial is None or t.spatial_mask is None:
+        return {}
+    stride = explore.feature_stride(pixels.shape[0], t.spatial_mask.shape[-2])
+    return {
+        "spatial_pools": plots.plot(plots.spatial_pools, t.spatial_avg[0], t.spatial_max[0]),
+        "kernel": plots.plot(plots.spatial_kernel, spatial.conv.weight.detach(), pool_order=spatial.pool_order),
+        "spatial_mask": plots.plot(plots.spatial_mask, t.spatial_logits[0], t.spatial_mask[0]),
+        "mask_overlay": plots.plot(plots.mask_overlay, pixels, t.spatial_mask[0, 0], alpha=alpha, cmap=cmap,
+                                   kernel_size=spatial.kernel_size if window else None,
+                                   feature_stride=stride if window else None),
+    }
+
+
+def step_changes_plot(t) -> plots.Plot:
+    """The first figure of the Full CBAM page: F, F' and F'' side by side."""
+    return plots.plot(plots.step_changes, t.x[0], t.x_channel[0], t.out[0])
 
 
 def block_figures(block: CBAM, t, pixels, *, alpha: float = 0.55) -> dict[str, Figure]:
-    """The figures of the Channel attention and Spatial attention pages, by file stem."""
-    weights = t.channel_weights[0]
-    most, least = explore.ranked_channels(weights, 8)
-    figures = {
-        "most_and_least": plots.feature_grid(
-            t.x[0], most + least, weights=weights, ncols=max(1, len(most)),
-            title="Channels of F: the most attended (top row) and the least attended (bottom row)",
-        ),
-        "descriptors": plots.pooled_descriptors(_first(t.avg_pool), _first(t.max_pool)),
-        "mlp": plots.mlp_branches(_first(t.mlp_hidden_avg), _first(t.mlp_hidden_max), _first(t.mlp_avg), _first(t.mlp_max)),
-        "channel_weights": plots.channel_weights(t.channel_logits[0], weights, sort=True),
-        "before_after": plots.channel_before_after(t.x[0], t.x_channel[0], most[:2] + least[:1], weights),
-        "step_changes": plots.step_changes(t.x[0], t.x_channel[0], t.out[0]),
-    }
-    spatial = block.spatial_attention
-    if spatial is not None and t.spatial_mask is not None:
-        stride = explore.feature_stride(pixels.shape[0], t.spatial_mask.shape[-2])
-        figures.update(
-            spatial_pools=plots.spatial_pools(t.spatial_avg[0], t.spatial_max[0]),
-            kernel=plots.spatial_kernel(spatial.conv.weight.detach(), pool_order=spatial.pool_order),
-            spatial_mask=plots.spatial_mask(t.spatial_logits[0], t.spatial_mask[0]),
-            mask_overlay=plots.mask_overlay(pixels, t.spatial_mask[0, 0], alpha=alpha,
-                                            kernel_size=spatial.kernel_size, feature_stride=stride),
-        )
-    return figures
+    """The figures of the Channel attention and Spatial attention pages and F → F' → F'', drawn, by file stem."""
+    described = {**channel_plots(t), "step_changes": step_changes_plot(t), **spatial_plots(block, t, pixels, alpha=alpha)}
+    return {stem: figure.draw() for stem, figure in described.items()}
 
 
 def network_figures(run: explore.NetworkRun, pixels, *, alpha: float = 0.55) -> dict[str, Figure]:

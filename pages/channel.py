@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from cbam import explore, plots
+from cbam import explore, report
 from ui import common
 
 state, timed, choice = common.block_page("Channel attention: *what* matters")
@@ -17,28 +17,8 @@ m3.metric("Hidden width C/r", hidden, help="max(1, C // r)")
 m4.metric("MLP parameters", f"{params:,}")
 common.show_timings(timed)
 
-
-def figures(t, *, sort: bool, compare: list[int]) -> dict[str, common.Plot]:
-    """This page's figures for the trace ``t``; also drawn ahead for other r and k (see the page's end)."""
-    weights = common.first(t.channel_weights)
-    most, least = explore.ranked_channels(weights, 8)
-    found = {
-        "most_and_least": common.plot(
-            plots.feature_grid, common.first(t.x), most + least, weights=weights, ncols=max(1, len(most)),
-            title="Channels of F: the most attended (top row) and the least attended (bottom row)"),
-        "descriptors": common.plot(plots.pooled_descriptors, common.first(t.avg_pool), common.first(t.max_pool)),
-        "mlp": common.plot(plots.mlp_branches, common.first(t.mlp_hidden_avg), common.first(t.mlp_hidden_max),
-                           common.first(t.mlp_avg), common.first(t.mlp_max)),
-        "channel_weights": common.plot(plots.channel_weights, common.first(t.channel_logits), weights, sort=sort),
-    }
-    if compare:
-        found["before_after"] = common.plot(plots.channel_before_after, common.first(t.x), common.first(t.x_channel),
-                                            compare, weights)
-    return found
-
-
 most, least = explore.ranked_channels(common.first(t.channel_weights), 8)
-shown = figures(t, sort=True, compare=[])
+shown = report.channel_plots(t, compare=[])  # the figures below; the fragments make their own
 
 st.header("1 · The input feature maps F")
 st.markdown(f"Block **{state.layer}** receives F with {C} channels of {H}×{W} positions. Below, on one colour scale, "
@@ -64,7 +44,7 @@ st.header("4 · Sum, sigmoid: the channel weights Mc")
 @st.fragment
 def weights_view(t) -> None:
     sort = st.toggle("Sort channels by weight", value=True, key="channel.sort")
-    common.show(figures(t, sort=sort, compare=[])["channel_weights"], key="channel_weights")
+    common.show(report.channel_plots(t, sort=sort, compare=[])["channel_weights"], key="channel_weights")
 
 
 weights_view(t)
@@ -78,7 +58,7 @@ def before_after(t) -> None:
     default = [c for c in (most[:2] + least[:1])]
     chosen = st.multiselect("Channels to compare", list(range(C)), default=default, max_selections=6, key="channel.compare")
     if chosen:
-        common.show(figures(t, sort=True, compare=chosen)["before_after"], key="before_after")
+        common.show(report.channel_plots(t, compare=chosen)["before_after"], key="before_after")
 
 
 before_after(t)
@@ -108,4 +88,4 @@ one_channel(block, t)
 
 # While the student reads: the figures above at the other values of r and k, with these settings.
 sort, compare = st.session_state.get("channel.sort", True), st.session_state.get("channel.compare", [])
-common.prefetch_variants(state, lambda timed, block: figures(timed.trace, sort=sort, compare=compare).values())
+common.prefetch_variants(state, lambda timed, block: report.channel_plots(timed.trace, sort=sort, compare=compare).values())

@@ -2,21 +2,20 @@
 
 import streamlit as st
 
-from cbam import explore, plots
+from cbam import explore, plots, report
 from ui import common
 
 state, timed, choice = common.block_page("Full CBAM: F → F' → F''")
 t, block = timed.trace, choice.block
 
 
-def figures(t, arrangements: dict, variants: dict) -> dict[str, common.Plot]:
+def figures(t, arrangements: dict, variants: dict) -> dict[str, plots.Plot]:
     """This page's figures for the trace ``t`` and the block's outputs in each arrangement and published
     form; also drawn ahead for other r and k (see the page's end)."""
     return {
-        "step_changes": common.plot(plots.step_changes, common.first(t.x), common.first(t.x_channel), common.first(t.out)),
-        "arrangements": common.plot(plots.compare_outputs, arrangements,
-                                    title="Output F'' (channel mean) of each arrangement"),
-        "variants": common.plot(plots.compare_outputs, variants, title="Output F'' (channel mean) of each variant"),
+        "step_changes": report.step_changes_plot(t),
+        "arrangements": plots.plot(plots.compare_outputs, arrangements, title="Output F'' (channel mean) of each arrangement"),
+        "variants": plots.plot(plots.compare_outputs, variants, title="Output F'' (channel mean) of each variant"),
     }
 
 
@@ -46,7 +45,6 @@ st.markdown("The same MLP weights and kernel in the three published forms. What 
 
 
 common.show(shown["variants"], key="variants")
-
 
 
 def figures_of(timed, block):

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from cbam import explore, plots
+from cbam import explore, report
 from ui import common
 
 state, timed, choice = common.block_page("Spatial attention: *where* it is")
@@ -23,21 +23,7 @@ m4.metric("Receptive field of k", f"{k * stride:.0f} px", help=f"k feature pixel
 common.show_timings(timed)
 
 
-def figures(t, block, *, alpha: float, cmap: str, window: bool) -> dict[str, common.Plot]:
-    """This page's figures for the trace ``t`` of ``block``; also drawn ahead for other r and k (see the page's end)."""
-    spatial = block.spatial_attention
-    mask = common.first(t.spatial_mask)[0]
-    return {
-        "spatial_pools": common.plot(plots.spatial_pools, common.first(t.spatial_avg), common.first(t.spatial_max)),
-        "kernel": common.plot(plots.spatial_kernel, spatial.conv.weight.detach(), pool_order=spatial.pool_order),
-        "spatial_mask": common.plot(plots.spatial_mask, common.first(t.spatial_logits), common.first(t.spatial_mask)),
-        "mask_overlay": common.plot(plots.mask_overlay, pixels, mask, alpha=alpha, cmap=cmap,
-                                    kernel_size=spatial.kernel_size if window else None,
-                                    feature_stride=stride if window else None),
-    }
-
-
-shown = figures(t, block, alpha=0.55, cmap="magma", window=True)
+shown = report.spatial_plots(block, t, pixels)  # the figures below; the overlay's fragment makes its own
 
 st.header("1 · Squeeze across channels: mean and max at each position")
 st.markdown("At every position, the C values of F' are reduced to their mean (F^s_avg) and maximum (F^s_max).")
@@ -61,7 +47,8 @@ def overlay(t, block, k, stride) -> None:
     alpha = common.opacity_slider(c1)
     cmap = c2.selectbox("Colour map", ["magma", "viridis", "jet", "gray"], key="spatial.cmap")
     show_window = c3.toggle("Show the k×k window", value=True, key="spatial.window")
-    common.show(figures(t, block, alpha=alpha, cmap=cmap, window=show_window)["mask_overlay"], key="mask_overlay")
+    common.show(report.spatial_plots(block, t, pixels, alpha=alpha, cmap=cmap, window=show_window)["mask_overlay"],
+                key="mask_overlay")
     st.caption(f"Each feature-map position covers about {stride:.0f}×{stride:.0f} image pixels; the {k}×{k} "
                f"convolution sees {k * stride:.0f}×{k * stride:.0f} px around each position (square at the mask's maximum).")
 
@@ -71,4 +58,5 @@ overlay(t, block, k, stride)
 # While the student reads: the figures above at the other values of r and k, with these settings.
 settings = {"alpha": st.session_state["lab.alpha"], "cmap": st.session_state.get("spatial.cmap", "magma"),
             "window": st.session_state.get("spatial.window", True)}
-common.prefetch_variants(state, lambda timed, block: figures(timed.trace, block, **settings).values(), first="kernel")
+common.prefetch_variants(state, lambda timed, block: report.spatial_plots(block, timed.trace, pixels, **settings).values(),
+                         first="kernel")

@@ -684,38 +684,18 @@ def comparison(kind: str, state: LabState) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Plot:
-    """A figure not drawn yet: a builder of ``cbam.plots`` and the arguments to call it with.
-
-    The step-by-step pages describe their figures as Plots, from the trace, in one function; ``show``
-    draws one now, and ``prefetch_variants`` hands the same function other traces, for other r and k."""
-
-    builder: Callable[..., Figure]
-    args: tuple = ()
-    kwargs: dict = dataclasses.field(default_factory=dict)
-
-    def png(self) -> bytes:
-        return figure_png(self.builder, *self.args, **self.kwargs)
-
-
-def plot(builder: Callable[..., Figure], *args, **kwargs) -> Plot:
-    """``Plot(builder, args, kwargs)``, written like the call it stands for."""
-    return Plot(builder, args, kwargs)
-
-
-def show(figure: Figure | Plot | Callable[..., Figure], *args, key: str | None = None, caption: str | None = None,
+def show(figure: Figure | plots.Plot | Callable[..., Figure], *args, key: str | None = None, caption: str | None = None,
          **kwargs) -> None:
     """Show a figure as a PNG (with a download button when ``key`` is given).
 
-    ``figure`` is a built Figure (rendered, then released) or, better, a ``Plot``, or a builder of
-    ``cbam.plots`` with its arguments: ``show(plots.spatial_mask, logits, mask, key="mask")``.
+    ``figure`` is a built Figure (rendered, then released) or, better, a ``plots.Plot``, or a builder
+    of ``cbam.plots`` with its arguments: ``show(plots.spatial_mask, logits, mask, key="mask")``.
     A builder's PNG is cached by the content of its arguments (see ``figure_png``), so a figure
     whose data did not change is never drawn twice: not on a rerun, not for another session."""
     if isinstance(figure, Figure):
         png = _png_and_release(figure)
-    elif isinstance(figure, Plot):
-        png = figure.png()
+    elif isinstance(figure, plots.Plot):
+        png = plot_png(figure)
     else:
         png = figure_png(figure, *args, **kwargs)
     st.image(png, caption=caption, width="stretch")
@@ -734,6 +714,11 @@ def figure_png(builder: Callable[..., Figure], *args, **kwargs) -> bytes:
     if not _digest_value(digest, (args, kwargs)):
         return _png_and_release(builder(*args, **kwargs))
     return _cached_png(digest.hexdigest(), builder, args, kwargs)
+
+
+def plot_png(figure: plots.Plot) -> bytes:
+    """``figure_png`` of a described figure."""
+    return figure_png(figure.builder, *figure.args, **figure.kwargs)
 
 
 def _png_and_release(fig: Figure) -> bytes:
@@ -774,14 +759,14 @@ def _cached_png(digest: str, _builder: Callable[..., Figure], _args: tuple, _kwa
     return _png_and_release(_builder(*_args, **_kwargs))
 
 
-def prefetch_variants(state: LabState, figures: Callable[[TimedTrace, CBAM], Iterable[Plot]], *,
+def prefetch_variants(state: LabState, figures: Callable[[TimedTrace, CBAM], Iterable[plots.Plot]], *,
                       first: str = "ratio") -> None:
     """At the end of a step-by-step page: draw ahead, in the background, the page's figures at the
     other values of the r and k sliders, nearest first, one notch of the ``first`` slider ("ratio"
     or "kernel", the one the page is about) before one of the other (see ``ui/prefetch.py``).
 
-    ``figures(timed, block)`` is the page's own function from a trace of ``block`` to its Plots, so
-    what is drawn ahead is exactly what the page would draw. Everything the work needs from this
+    ``figures(timed, block)`` is the page's own function from a trace of ``block`` to its figures
+    (``cbam.report.channel_plots`` and the like), so what is drawn ahead is exactly what the page would draw. Everything the work needs from this
     session is read here, in the page's run; values that would show a trained variant (another
     network) and sliders fixed by a lesson link are left out."""
     ctx = get_script_run_ctx()
@@ -795,7 +780,7 @@ def prefetch_variants(state: LabState, figures: Callable[[TimedTrace, CBAM], Ite
     prefetch.submit(ctx.session_id, steps)
 
 
-def _variant_work(state: LabState, figures: Callable[[TimedTrace, CBAM], Iterable[Plot]], first: str) -> Iterator[None]:
+def _variant_work(state: LabState, figures: Callable[[TimedTrace, CBAM], Iterable[plots.Plot]], first: str) -> Iterator[None]:
     model, card = cached_model(state.model_name)
     device = st.session_state.get("lab.device", state.device)
     run = safe_run(state.model_name, state.image_key, device)
@@ -816,11 +801,11 @@ def _nearest_first(values: list[int], current: int) -> list[int]:
     if current not in values:
         return []
     at = values.index(current)
-    return sorted((v for v in values if v != current), key=lambda v: (abs(values.index(v) - at), values.index(v)))
+    return [values[i] for i in sorted(range(len(values)), key=lambda i: (abs(i - at), i)) if i != at]
 
 
 def _variant_steps(base: CBAM, trained: bool, x: torch.Tensor, device: str, settings: list[tuple[int, int]],
-                   figures: Callable[[TimedTrace, CBAM], Iterable[Plot]]) -> Iterator[None]:
+                   figures: Callable[[TimedTrace, CBAM], Iterable[plots.Plot]]) -> Iterator[None]:
     """The prefetcher's work, one step per ``next()``: for each (r, k), the block as ``cached_block``
     builds it, traced as ``cached_block_trace`` does, then each of the page's figures into the PNG cache."""
     for ratio, kernel in settings:
@@ -828,7 +813,7 @@ def _variant_steps(base: CBAM, trained: bool, x: torch.Tensor, device: str, sett
         timed = _trace_block(block, x, device)
         yield
         for figure in figures(timed, block):
-            figure.png()
+            plot_png(figure)
             yield
 
 
