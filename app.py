@@ -6,14 +6,15 @@ Run it with ``streamlit run app.py``. Pages live in ``pages/`` and only draw; th
 A note on ``pages/``: until ``st.navigation`` has run once in a server process, Streamlit treats a
 folder named ``pages/`` beside the entry point as an old-style multipage app. When a fresh server's
 first request is a page's own URL (a lesson link such as ``/spatial?k=3``), Streamlit runs that page
-file without this one. ``ui.common.current()`` notices, switches the process out of that mode and
-reruns, which then comes through here. The image and every setting live in plain session-state
-keys (see ui/common.py), so no run of either kind can lose them.
+file without this one. ``ui.page.current()`` notices, switches the process out of that mode and
+reruns, which then comes through here. The image and every setting live in one session-state
+object (ui/state.py), so no run of either kind can lose them.
 """
 
 import streamlit as st
 
-from ui import common
+from ui import sidebar
+from ui.state import lab
 
 st.set_page_config(page_title="CBAM Lab", page_icon=":material/visibility:", layout="wide")
 
@@ -30,5 +31,5 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
-st.session_state["lab.fresh"] = common.render_sidebar()
+lab().fresh = sidebar.render()
 page.run()

@@ -14,12 +14,12 @@ The flow the app follows:
 
 from __future__ import annotations
 
-import threading
+import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .modules import ARRANGEMENTS, CBAM, _check_finite, hidden_width
@@ -99,9 +99,9 @@ def _to_cpu(t: CBAMTrace, keep: tuple[str, ...] | None = None) -> CBAMTrace:
     for name, value in vars(t).items():
         if isinstance(value, torch.Tensor):
             moved[name] = value.detach().cpu() if keep is None or name in keep else None
-        elif isinstance(value, dict) and keep is None:
+        elif name == "extra_pools" and value and keep is None:
             moved[name] = {p: {k: v.detach().cpu() for k, v in parts.items()} for p, parts in value.items()}
-        elif isinstance(value, dict):
+        elif name == "extra_pools":
             moved[name] = None
         else:
             moved[name] = value
@@ -226,50 +226,24 @@ class TimedTrace:
 
 @torch.no_grad()  # not inference_mode: its tensors could not be traced again with autograd on
 def timed_trace(block: CBAM, x: torch.Tensor, device: str | torch.device = "cpu", repeats: int = 3) -> TimedTrace:
-    """Trace ``block`` on ``x`` on ``device``, and time its two steps (the best of ``repeats`` runs).
+    """Trace ``block`` on ``x`` on ``device``; the times of its steps are the best of ``repeats`` traces.
 
-    The steps are timed with forward hooks on the two sub-modules that are removed again before
-    returning; the traced tensors come back on the CPU.
+    The modules measure their own steps while traced (``CBAMTrace.milliseconds``), so nothing is
+    attached to the block: many sessions may time one shared block at once. A block on another
+    device than ``device`` must be a copy the caller owns (it is moved there). The traced tensors
+    come back on the CPU.
     """
     device = torch.device(device)
     block = block.to(device)
     x = x.to(device)
-    stamps: dict[str, float] = {}
-    caller = threading.get_ident()
-
-    def stamp(label: str) -> Callable:
-        def hook(*_):
-            if threading.get_ident() != caller:  # another session running the same shared block
-                return
-            _synchronize(device)
-            stamps[label] = time.perf_counter()
-
-        return hook
-
-    handles = []
-    for name, sub in (("channel", block.channel_attention), ("spatial", block.spatial_attention)):
-        if sub is not None:
-            handles.append(sub.register_forward_pre_hook(stamp(f"{name} start")))
-            handles.append(sub.register_forward_hook(stamp(f"{name} end")))
     best: dict[str, float] = {}
-    try:
-        for _ in range(max(1, repeats)):
-            stamps.clear()
-            _synchronize(device)
-            start = time.perf_counter()
-            result = trace(block, x)
-            _synchronize(device)
-            total = time.perf_counter() - start
-            timings = {"whole block": total}
-            for name in ("channel", "spatial"):
-                if f"{name} start" in stamps and f"{name} end" in stamps:
-                    timings[f"{name} attention"] = stamps[f"{name} end"] - stamps[f"{name} start"]
-            for label, seconds in timings.items():
-                best[label] = min(best.get(label, float("inf")), seconds * 1000)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return TimedTrace(_to_cpu(result), best, str(device))
+    result = None
+    for _ in range(max(1, repeats)):
+        result = trace(block, x)
+        for label, ms in (result.milliseconds or {}).items():
+            best[label] = min(best.get(label, float("inf")), ms)
+    order = ("channel attention", "spatial attention", "whole block")
+    return TimedTrace(_to_cpu(result), {label: best[label] for label in order if label in best}, str(device))
 
 
 # --------------------------------------------------------------------------------------------
@@ -434,3 +408,41 @@ def relative_change(before: torch.Tensor, after: torch.Tensor) -> float:
     if denominator == 0:
         return 0.0
     return float(torch.linalg.vector_norm((after - before).float()) / denominator)
+
+
+def spatial_computation(block: CBAM, t: CBAMTrace, row: int, col: int, sample: int = 0) -> dict:
+    """Eq. 3 at one position (row, col), with its numbers: the 2×k×k window of the pooled maps that
+    the convolution reads there (in the kernel's input order; beyond the border, the padding the
+    convolution uses), the kernel, their products, the sum (the convolution's output), BatchNorm of it
+    where the block has one (with its running statistics), and Ms = σ(·). ``logit`` and ``mask`` are
+    read from the trace; ``check`` is |our sum (after BatchNorm) − the trace's logit|, a few 1e-7."""
+    spatial = block.spatial_attention
+    if spatial is None or t.spatial_mask is None:
+        raise ValueError("this block has no spatial attention")
+    height, width = t.spatial_mask.shape[-2:]
+    if not (0 <= row < height and 0 <= col < width):
+        raise ValueError(f"position ({row}, {col}) is outside the {height}×{width} mask")
+    k, pad = spatial.kernel_size, spatial.kernel_size // 2
+    maps = (t.spatial_avg, t.spatial_max) if spatial.pool_order == "avg-max" else (t.spatial_max, t.spatial_avg)
+    stacked = torch.cat([m[sample : sample + 1].detach().float().cpu() for m in maps], dim=1)  # (1, 2, H, W)
+    mode = "constant" if spatial.padding == "zeros" else "replicate"
+    window = F.pad(stacked, (pad, pad, pad, pad), mode=mode)[0, :, row : row + k, col : col + k]  # (2, k, k)
+    kernel = spatial.conv.weight.detach().float().cpu()[0]  # (2, k, k)
+    products = window * kernel
+    conv = float(products.double().sum())
+    after = conv
+    bn = spatial.bn
+    if bn is not None:
+        mean, var = float(bn.running_mean[0]), float(bn.running_var[0])
+        scale = float(bn.weight[0].detach()) if bn.weight is not None else 1.0
+        shift = float(bn.bias[0].detach()) if bn.bias is not None else 0.0
+        after = (conv - mean) / math.sqrt(var + bn.eps) * scale + shift
+    logit = float(t.spatial_logits[sample, 0, row, col].detach())
+    return {
+        "row": row, "col": col, "kernel_size": k,
+        "inputs": window.numpy(), "kernel": kernel.numpy(), "products": products.numpy(),
+        "input_names": tuple(spatial.pool_order.split("-")),
+        "conv": conv, "batch_norm": None if bn is None else after, "logit": logit,
+        "mask": float(t.spatial_mask[sample, 0, row, col].detach()), "check": abs(after - logit),
+        "padding": spatial.padding,
+    }

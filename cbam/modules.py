@@ -30,6 +30,7 @@ Use ``CBAM.paper(C)``, ``CBAM.authors(C)`` or ``CBAM.blog(C)`` to get each one i
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Literal
@@ -109,6 +110,13 @@ def hidden_width(channels: int, reduction_ratio: int) -> int:
     _check_positive_int("channels", channels)
     _check_positive_int("reduction_ratio", reduction_ratio)
     return max(1, channels // reduction_ratio)
+
+
+def _clock(t: torch.Tensor) -> float:
+    """``time.perf_counter()`` once the work queued on ``t``'s device is done (tracing only)."""
+    if t.device.type == "cuda":
+        torch.cuda.synchronize(t.device)
+    return time.perf_counter()
 
 
 def _check_positive_int(name: str, value: object) -> None:
@@ -196,7 +204,12 @@ class ChannelAttention(nn.Module):
         return channel_weights
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.weights(x)[:, :, None, None]
+        record = _record_of(self)
+        start = _clock(x) if record is not None else 0.0
+        out = x * self.weights(x)[:, :, None, None]
+        if record is not None:  # while tracing: how long this step took (read by explore.timed_trace)
+            record.setdefault("milliseconds", {})["channel attention"] = (_clock(out) - start) * 1000
+        return out
 
     def extra_repr(self) -> str:
         return (
@@ -274,7 +287,12 @@ class SpatialAttention(nn.Module):
         return spatial_mask
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.mask(x)
+        record = _record_of(self)
+        start = _clock(x) if record is not None else 0.0
+        out = x * self.mask(x)
+        if record is not None:
+            record.setdefault("milliseconds", {})["spatial attention"] = (_clock(out) - start) * 1000
+        return out
 
     def extra_repr(self) -> str:
         extra = "" if self.padding == "zeros" else f", padding={self.padding!r}"

@@ -860,6 +860,7 @@ def mask_overlay(
     title: str = "Spatial attention Ms over the image",
     kernel_size: int | None = None,
     feature_stride: float | None = None,
+    at: tuple[int, int] | None = None,
 ) -> Figure:
     """The spatial mask Ms (H, W), in (0, 1), upsampled bilinearly to the image and drawn over it.
 
@@ -867,7 +868,8 @@ def mask_overlay(
         image: (h, w, 3) uint8 (float in 0..1, grey (h, w) and RGBA are accepted too).
         mask: (H, W) (or (1, 1, H, W)), values in (0, 1); the colour bar is fixed to 0..1.
         kernel_size: k of the spatial conv. When given, a square marks the k×k window of feature
-            pixels that the conv looked at to compute the mask's largest value.
+            pixels that the conv looked at to compute the mask's largest value (or the value at ``at``).
+        at: (row, col) of the window's centre in the mask (default: the mask's largest value).
         feature_stride: image pixels per feature pixel, for that square. When None, it is the
             ratio of the image size to the mask size (right when the mask belongs to this image).
     """
@@ -879,12 +881,13 @@ def mask_overlay(
     _style(ax, xlabel="x (image px)", ylabel="y (image px)")
     _colorbar_beside(sheet, ScalarMappable(norm=norm, cmap=cmap), ax, "Ms (0 = suppressed, 1 = kept)")
     if kernel_size is not None:
-        _draw_receptive_field(sheet.fig, ax, rgb.shape[:2], mask_map, int(kernel_size), feature_stride)
+        _draw_receptive_field(sheet.fig, ax, rgb.shape[:2], mask_map, int(kernel_size), feature_stride, at)
     return sheet.fig
 
 
 def _draw_receptive_field(
-    fig: Figure, ax, image_shape: tuple[int, int], mask_map: np.ndarray, size: int, feature_stride: float | None
+    fig: Figure, ax, image_shape: tuple[int, int], mask_map: np.ndarray, size: int, feature_stride: float | None,
+    at: tuple[int, int] | None = None,
 ) -> None:
     """Outline the size×size feature-pixel window centred on the mask's maximum, in image pixels.
 
@@ -899,7 +902,7 @@ def _draw_receptive_field(
         stride_y, stride_x = image_height / mask_height, image_width / mask_width
     else:
         stride_y = stride_x = float(feature_stride)
-    row, col = np.unravel_index(int(np.nanargmax(mask_map)), mask_map.shape)
+    row, col = at if at is not None else np.unravel_index(int(np.nanargmax(mask_map)), mask_map.shape)
     outline = [patheffects.withStroke(linewidth=4.5, foreground="black")]
     window = Rectangle(
         ((col - size // 2) * stride_x - 0.5, (row - size // 2) * stride_y - 0.5),
@@ -921,7 +924,7 @@ def _draw_receptive_field(
         color=WINDOW_COLOR,
         linestyle="none",
         path_effects=outline,
-        label=f"largest Ms = {mask_map[row, col]:.2f}",
+        label=f"{'largest ' if at is None else ''}Ms = {mask_map[row, col]:.2f}",
     )
     ax.set_xlim(-0.5, image_width - 0.5)
     ax.set_ylim(image_height - 0.5, -0.5)

@@ -16,7 +16,7 @@ __all__ = ["SampleImage", "sample_images", "get_sample", "ASSETS", "SAMPLES_DIR"
 class SampleImage:
     file: str
     title: str
-    kind: str  # "photo" or "synthetic"
+    kind: str  # "task" (an image of the shapes task the bundled models learned), "photo" or "synthetic"
     credit: str
     licence: str
 
@@ -26,7 +26,7 @@ class SampleImage:
 
 
 def sample_images() -> list[SampleImage]:
-    """Every bundled sample image, photos first, in the order of ``samples.json``."""
+    """Every bundled sample image in the order of ``samples.json``: the shapes task first, then photos."""
     entries = json.loads((SAMPLES_DIR / "samples.json").read_text(encoding="utf-8"))
     return [SampleImage(**entry) for entry in entries]
 

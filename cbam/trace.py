@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import nn
 
-from .modules import _RECORDS, CBAM, ChannelAttention, SpatialAttention, _check_finite
+from .modules import _RECORDS, CBAM, ChannelAttention, SpatialAttention, _check_finite, _clock
 
 __all__ = ["CBAMTrace", "trace", "trace_all", "cbam_blocks"]
 
@@ -68,6 +68,9 @@ class CBAMTrace:
     """Ms ⊗ (spatial module's input), only for the spatial-first and parallel arrangements."""
     extra_pools: dict[str, dict[str, torch.Tensor]] | None = None
     """The authors' 'lp' and 'lse' branches when used: {pool: {"pool", "mlp_hidden", "mlp"}}."""
+    milliseconds: dict[str, float] | None = None
+    """How long this forward pass took: "whole block" and, where the block ran them as steps,
+    "channel attention" and "spatial attention" (measured by the modules while traced)."""
 
     @classmethod
     def _from_record(cls, record: dict) -> CBAMTrace:
@@ -80,8 +83,9 @@ class CBAMTrace:
             for pool in ("lp", "lse")
             if f"{pool}_pool" in record
         }
-        names = [f.name for f in fields(cls) if f.name != "extra_pools"]
-        return cls(**{name: record.get(name) for name in names}, extra_pools=extra or None)
+        names = [f.name for f in fields(cls) if f.name not in ("extra_pools", "milliseconds")]
+        return cls(**{name: record.get(name) for name in names}, extra_pools=extra or None,
+                   milliseconds=record.get("milliseconds"))
 
     def arrays(self) -> dict[str, object]:
         """The fields as NumPy arrays on the CPU (None fields left out), e.g. for ``numpy.savez``."""
@@ -137,7 +141,9 @@ def trace(module: CBAM | ChannelAttention | SpatialAttention, x: torch.Tensor) -
     if not isinstance(module, CBAM):
         raise TypeError(f"trace() takes a CBAM block, got {type(module).__name__}; use trace_all() for networks")
     with _recording([("", module)]) as records:
-        module(x)
+        start = _clock(x)
+        out = module(x)
+        records[""].setdefault("milliseconds", {})["whole block"] = (_clock(out) - start) * 1000
     return CBAMTrace._from_record(records[""])
 
 

@@ -2,11 +2,12 @@
 
 import streamlit as st
 
-from cbam import plots, zoo
+from cbam import zoo
 from cbam.samples import ASSETS
-from ui import common
+from cbam.views import network as views
+from ui import page, show
 
-common.current()
+page.current()
 st.title("Ablations: does CBAM's design hold up here?")
 results = zoo.ablation_results()
 st.markdown(
@@ -34,7 +35,7 @@ st.caption("The baseline has no attention mask: its pointing game and mass on ta
 
 metric = st.radio("Plot", ["accuracy", "pointing_game", "mass_on_target"], horizontal=True, key="ablations.metric",
                   format_func=lambda m: m.replace("_", " "))
-common.show(plots.ablation_bars, results["rows"], metric, key=f"ablation_{metric}")
+show.chart(views.ablation_bars, results["rows"], metric, key=f"ablation_{metric}")
 
 st.header("Where we agree with the paper, and where not")
 doc = (ASSETS.parent / "docs" / "ablations.md").read_text(encoding="utf-8")

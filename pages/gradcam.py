@@ -2,11 +2,14 @@
 
 import streamlit as st
 
-from cbam import plots, zoo
-from ui import common
+from cbam import cbam_blocks, zoo
+from cbam.views import network as views
+from ui import cache, page, show
+from ui.state import lab
 
-state = common.current()
+state = page.current()
 st.title("Grad-CAM: where does the network look?")
+page.fit_note(state)
 st.markdown(
     "Grad-CAM (Selvaraju et al., 2017) weights the last convolutional stage's feature maps by how much each one "
     "raises the score of a class, and keeps the positive part: a map of the evidence for that class. The CBAM paper "
@@ -27,7 +30,7 @@ def partner(card: zoo.ModelCard) -> str | None:
 
 names = [state.model_name] + ([partner(state.card)] if partner(state.card) else [])
 class_names = state.card.class_names or tuple(str(i) for i in range(1000))
-run = common.safe_run(state.model_name, state.image_key, state.device)
+run = page.network_run(state)
 predicted = int(run.probabilities[0].argmax())
 # The labels as a dict's lookup, not a lambda: Streamlit keeps a widget's format_func in the session,
 # and a lambda would keep this page's globals (the models below) alive with it.
@@ -37,17 +40,18 @@ class_idx = st.selectbox("Class to explain", range(len(class_names)), index=pred
 if not state.card.trained:
     st.info("This network is untrained: its Grad-CAM shows where random features respond, not learned evidence.")
 
+photo = cache.photo(state.image_key, lab().image_bytes)
 columns = st.columns(len(names))
 for column, name in zip(columns, names):
     with column:
-        model, card = common.cached_model(name)
-        _, pixels = common.model_input(name, state.image_key)
-        heat, probabilities, _ = common.cached_grad_cam(name, state.image_key, int(class_idx))
-        has_cbam = bool(common.cbam_blocks(model))
-        st.subheader(("With CBAM: " if has_cbam else "Without attention: ") + card.title)
+        model, card = cache.model(name)
+        _, pixels = cache.model_input(name, state.image_key)
+        heat, probabilities, _ = cache.grad_cam(name, state.image_key, int(class_idx))
+        st.subheader(("With CBAM: " if cbam_blocks(model) else "Without attention: ") + card.title)
         st.metric(f"P({class_names[class_idx]})", f"{float(probabilities[class_idx]):.1%}")
-        common.show(plots.heat_overlay, pixels, heat, title=f"Grad-CAM for '{class_names[class_idx]}'",
-                    key=f"gradcam_{name}")
+        show.picture(show.build(views.grad_cam, photo, heat, pixels=pixels,
+                                title=f"Grad-CAM for '{class_names[class_idx]}'"), key=f"gradcam_{name}")
+st.caption(page.photo_note(state, 1).split(" One feature-map pixel")[0])
 if len(names) == 1:
     st.caption("A side-by-side comparison needs a network without attention trained on the same task; "
                "the bundled shapes models have one (the baseline).")

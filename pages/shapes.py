@@ -5,10 +5,11 @@ import io
 import streamlit as st
 from PIL import Image
 
-from cbam import data, plots
-from ui import common
+from cbam import data
+from cbam.views import network as views
+from ui import page, show, sidebar
 
-state = common.current()
+state = page.current()
 st.title("The shapes task: where attention has a right answer")
 st.markdown(
     "Attention computed with random weights teaches nothing, and on a photo nobody can say where a network *should* "
@@ -37,15 +38,24 @@ def examples() -> None:
     seed = c1.number_input("Seed", 0, 10**9, value=int(data.EVAL_SEED), key="shapes.seed")
     start = c2.number_input("First image", 0, 10**6, value=0, step=12, key="shapes.start")
     samples = data.make_samples(12, int(seed), start=int(start))
-    common.show(plots.sample_grid, [s.image for s in samples], [s.mask for s in samples],
-                [f"#{int(start) + i} · {s.class_name}" for i, s in enumerate(samples)],
-                title="Cluttered shapes: the class is the shape of the red object", key="shapes_examples")
+    st.markdown("**Cluttered shapes: the class is the shape of the red object** (right: its target mask, "
+                "used only for scoring)")
+    pictures = views.masks_on_images([s.image for s in samples], [s.mask.astype("float32") for s in samples],
+                                     [f"#{int(start) + i} · {s.class_name}" for i, s in enumerate(samples)], alpha=0.0)
+    masks = views.masks_on_images([s.image for s in samples], [s.mask.astype("float32") for s in samples],
+                                  ["target mask"] * len(samples), alpha=0.6)
+    columns = st.columns(6)
+    for index, (picture, mask) in enumerate(zip(pictures, masks)):
+        with columns[(2 * index) % 6]:
+            show.picture(picture)
+        with columns[(2 * index + 1) % 6]:
+            show.picture(mask)
     chosen = st.selectbox("Explore one of these on the other pages", range(12),
                           format_func=lambda i: f"#{int(start) + i} · {samples[i].class_name}", key="shapes.pick")
     if st.button("Use this image", key="shapes.use"):
         buffer = io.BytesIO()
         Image.fromarray(samples[chosen].image).save(buffer, format="PNG")
-        common.use_image(buffer.getvalue(), f"Shapes seed {int(seed)} #{int(start) + chosen} ({samples[chosen].class_name})")
+        sidebar.use_image(buffer.getvalue(), f"Shapes seed {int(seed)} #{int(start) + chosen} ({samples[chosen].class_name})")
         st.rerun()
 
 

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from cbam import plots
-from ui import common
+from ui import page
 
-state = common.current()
+state = page.current()
 
 st.title("CBAM Lab")
 st.markdown(
@@ -32,7 +32,15 @@ st.latex(r"F' = M_c(F) \otimes F, \qquad F'' = M_s(F') \otimes F'")
 st.caption("⊗ is element-wise multiplication: Mc is repeated over all positions, Ms over all channels. "
            "W0 ∈ ℝ^{C/r × C} and W1 ∈ ℝ^{C × C/r} are shared by both descriptors; r is the reduction ratio.")
 
-common.show(plots.pipeline_diagram, key="pipeline", caption="The CBAM pipeline: channel attention (top) turns F into F'; spatial attention (bottom) turns F' into F''. Each half reads left to right.")
+
+
+@st.cache_resource(show_spinner=False)
+def pipeline_png() -> bytes:
+    """The diagram never changes: drawn once per server process."""
+    return plots.figure_to_png(plots.pipeline_diagram())
+
+
+st.image(pipeline_png(), width="stretch", caption="The CBAM pipeline: channel attention (top) turns F into F'; spatial attention (bottom) turns F' into F''. Each half reads left to right.")
 
 st.subheader("What each page shows")
 st.markdown(

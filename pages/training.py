@@ -5,11 +5,13 @@ import time
 import streamlit as st
 import torch
 
-from cbam import data, explore, plots
+from cbam import data, explore
 from cbam.train import PRESETS, train
-from ui import common
+from cbam.views import network as views
+from ui import cache, page, show
+from ui.state import lab
 
-state = common.current()
+state = page.current()
 st.title("Training Lab: watch attention emerge")
 st.markdown(
     "Train the small CBAM network on the shapes task (the class is the shape of the red object) right here. After "
@@ -20,6 +22,11 @@ st.markdown(
 )
 
 demo = PRESETS["demo"]
+
+
+def choose(name: str) -> None:
+    lab().model = name
+
 with st.form("training.form"):
     c1, c2, c3, c4 = st.columns(4)
     epochs = c1.number_input("Epochs", 1, 40, 6, key="training.epochs")
@@ -55,34 +62,37 @@ if start:
     progress = st.progress(0.0, text="Starting…")
     curves, masks_view = st.empty(), st.empty()
     history: list[dict] = []
-    run_name = common.new_session_model_name()
+    run_name = cache.new_session_model_name()
 
     def on_epoch(epoch: int, loss: float, accuracy: float, model: torch.nn.Module) -> None:
         history.append({"epoch": epoch, "loss": loss, "accuracy": accuracy})
         # keep what has been learned so far, in case the run is stopped before the end
-        common.keep_session_model(run_name, model, config, history, finished=False)
+        cache.keep_session_model(run_name, model, config, history, finished=False)
         progress.progress(epoch / config.epochs, text=f"Epoch {epoch}/{config.epochs}: loss {loss:.3f}, "
                                                        f"training accuracy {accuracy:.1%}")
         with curves.container():
-            common.show(plots.training_curves(history, title="Training loss and accuracy"))
+            show.chart(views.training_curves(history), key=f"training.curves.{epoch}", download=False)
         if attention:
             run = explore.run_network(model, watch_images, config.device, keep=("spatial_mask",))
             block = f"stages.{watch}.cbam"
             masks = {f"image {i} ({data.CLASS_NAMES[int(watch_labels[i])]})": run.traces[block].spatial_mask[i, 0]
                      for i in range(len(watch_pixels))}
             with masks_view.container():
-                common.show(plots.masks_on_images(watch_pixels, list(masks.values()), list(masks),
-                                                  title=f"Spatial masks of {block} after epoch {epoch}"))
+                st.markdown(f"**Spatial masks of {block} after epoch {epoch}**")
+                for column, picture in zip(st.columns(len(masks)), views.masks_on_images(
+                        list(watch_pixels), list(masks.values()), list(masks), alpha=0.55)):
+                    with column:
+                        show.picture(picture)
 
     started = time.perf_counter()
     model, result = train(config, on_epoch=on_epoch, progress=False)
-    common.keep_session_model(run_name, model, config, history, finished=True)
+    cache.keep_session_model(run_name, model, config, history, finished=True)
     progress.progress(1.0, text=f"Done in {time.perf_counter() - started:.0f} s.")
     st.success("Training finished. The model is now in the sidebar's Model list as "
-               f"“{common.session_model_card(run_name).title}”.")
-    st.button("Explore this model on every page", key="training.use", on_click=common.choose_model, args=(run_name,))
+               f"“{lab().session_models[run_name][1].title}”.")
+    st.button("Explore this model on every page", key="training.use", on_click=choose, args=(run_name,))
 
-trained = common.session_models()
+trained = lab().session_models
 if trained and not start:
     st.subheader("Trained in this session")
     for _, card in trained.values():

@@ -34,10 +34,10 @@ def weights_bytes() -> bytes:
 def app_with_imagenet_chosen() -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=240)
     at.run()
-    bundled = at.session_state["lab.model"]
+    bundled = at.session_state["lab"].model
     at.selectbox(key="w.model").set_value(zoo.IMAGENET_MODEL).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.session_state["lab.model"] == bundled  # the bundled model stays selected
+    assert at.session_state["lab"].model == bundled  # the bundled model stays selected
     return at
 
 
@@ -78,7 +78,7 @@ def test_a_successful_download_switches_to_the_imagenet_model(monkeypatch):
     at = app_with_imagenet_chosen()
     at.button(key="imagenet.download").click().run()
     assert not at.exception, [e.stack_trace for e in at.exception]
-    assert at.session_state["lab.model"] == zoo.IMAGENET_MODEL
+    assert at.session_state["lab"].model == zoo.IMAGENET_MODEL
     assert len(at.selectbox(key="w.layer").options) == 16
 
 
@@ -86,8 +86,8 @@ def test_uploaded_weights_become_a_model_with_imagenet_classes():
     at = app_with_imagenet_chosen()
     at.get("file_uploader")[-1].upload("my_weights.pth", weights_bytes(), "application/octet-stream").run()
     assert not at.exception, [e.value for e in at.exception]
-    name = at.session_state["lab.model"]
-    assert name.startswith("session-") and "my_weights.pth" in at.session_state["lab.session_models"][name][1].title
+    name = at.session_state["lab"].model
+    assert name.startswith("session-") and "my_weights.pth" in at.session_state["lab"].session_models[name][1].title
     at.switch_page("pages/layers.py").run()
     assert not at.exception and not at.error
     prediction = " ".join(m.value for m in at.markdown if m.value.startswith("**Prediction:**"))

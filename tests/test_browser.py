@@ -76,6 +76,47 @@ def make_image(tmp_path: Path) -> Path:
     return path
 
 
+CHARTS = "[data-testid='stMain'] [data-testid='stVegaLiteChart']"
+
+
+def drawn_views(page) -> int:
+    """How many charts and images the page shows, each drawn for real: a chart's canvas has a size,
+    an image has loaded."""
+    charts = page.locator(CHARTS)
+    for i in range(charts.count()):
+        chart = charts.nth(i)
+        chart.scroll_into_view_if_needed()
+        page.wait_for_function("el => { const c = el.querySelector('canvas, svg'); return c && c.getBoundingClientRect().width > 50; }",
+                               arg=chart.element_handle(), timeout=20_000)
+    images = page.locator("[data-testid='stMain'] [data-testid='stImage'] img")
+    for i in range(images.count()):
+        image = images.nth(i)
+        image.scroll_into_view_if_needed()
+        page.wait_for_function("img => img.complete && img.naturalWidth > 50", arg=image.element_handle(), timeout=20_000)
+    return charts.count() + images.count()
+
+
+def tooltip_at(page, element, fx: float, fy: float) -> str:
+    """Move the pointer to a fraction (fx, fy) of ``element``'s box; the chart tooltip's text ("" if none)."""
+    element.scroll_into_view_if_needed()
+    box = element.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+    page.wait_for_timeout(300)
+    tip = page.locator("#vg-tooltip-element.visible")
+    return tip.inner_text() if tip.count() else ""
+
+
+def find_tooltip(page, element, needle: str, points) -> tuple[str, tuple[float, float]]:
+    """The first of ``points`` whose tooltip contains ``needle``, and its text."""
+    seen = []
+    for fx, fy in points:
+        text = tooltip_at(page, element, fx, fy)
+        if needle in text:
+            return text, (fx, fy)
+        seen.append(text)
+    raise AssertionError(f"no tooltip with {needle!r} at {points}: {seen}")
+
+
 def page_problems(page) -> list[str]:
     problems = [e.inner_text()[:300] for e in page.locator("[data-testid='stException']").all()]
     problems += [e.inner_text()[:300] for e in page.locator("[data-testid='stAlertContentError']").all()]
@@ -101,14 +142,10 @@ def test_upload_survives_every_page_switch_on_a_fresh_server(server, browser, tm
         wait_until_idle(page)
         assert "browser_upload.png" in sidebar.inner_text(), f"the uploaded image was lost on {title!r}"
         assert page_problems(page) == [], title
-        images = page.locator("[data-testid='stMain'] [data-testid='stImage'] img")
-        if images.count() == 0:
+        views = drawn_views(page)
+        if views == 0:
             page.screenshot(path=str(SHOTS / f"failed-{title.lower().replace(' ', '-')}.png"), full_page=True)
-        assert images.count() >= 1, f"no figure rendered on {title!r}"
-        for i in range(images.count()):  # every figure really loaded and has a size
-            image = images.nth(i)
-            image.scroll_into_view_if_needed()
-            page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=image.element_handle(), timeout=20_000)
+        assert views >= 1, f"nothing drawn on {title!r}"
         page.screenshot(path=str(SHOTS / f"{number}-{title.lower().replace(' ', '-')}.png"), full_page=True)
     page.close()
 
@@ -130,7 +167,7 @@ def test_a_bad_upload_shows_an_error_and_the_app_goes_on(server, browser, tmp_pa
     page.locator("[data-testid='stSidebarNav']").get_by_text("Spatial attention", exact=True).click()
     wait_until_idle(page)
     assert page.locator("[data-testid='stException']").count() == 0
-    assert page.locator("[data-testid='stMain'] [data-testid='stImage'] img").count() >= 1
+    assert drawn_views(page) >= 1
     page.close()
 
 
@@ -168,4 +205,51 @@ def test_a_lesson_link_as_the_first_request_of_a_fresh_server(fresh_server, brow
     wait_until_idle(page)
     assert "Coffee cup" in sidebar.inner_text() and page_problems(page) == []
     assert "k=3" in page.url and "sample=coffee.jpg" in page.url
+    page.close()
+
+
+def click_at(page, element, fx: float, fy: float) -> None:
+    element.scroll_into_view_if_needed()
+    box = element.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+    wait_until_idle(page)
+
+
+def number_after(text: str, label: str) -> str:
+    """The value that follows ``label`` in a tooltip's text ("channel\\n12\\nMc\\n0.81...")."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[lines.index(label) + 1]
+
+
+def test_hovering_mc_shows_a_channel_and_its_weight_and_a_click_follows_that_channel(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page.goto(f"{server}/channel")
+    wait_until_idle(page)
+    chart = page.locator(".st-key-channel_weights")
+    text, (fx, fy) = find_tooltip(page, chart, "Mc", [(x / 20, 0.6) for x in range(2, 19)])
+    channel, weight = int(number_after(text, "channel")), float(number_after(text, "Mc"))
+    assert 0 < weight < 1 and "logit" in text
+    click_at(page, chart, fx, fy)
+    assert page.locator("input[aria-label='Channel']").input_value() == str(channel)
+    latex = page.locator("[data-testid='stMain'] .katex-html").last.inner_text()
+    assert f"{weight:.4f}" in latex.replace("\n", ""), latex  # the same Mc, in Eq. 2 with its numbers
+    assert str(channel) in page.locator("[data-testid='stMain'] [data-testid='stMultiSelect']").first.inner_text()
+    page.screenshot(path=str(SHOTS / "channel-clicked.png"), full_page=True)
+    page.close()
+
+
+def test_hovering_ms_shows_a_position_and_its_value_and_a_click_moves_the_window_there(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page.goto(f"{server}/spatial")
+    wait_until_idle(page)
+    chart = page.locator(".st-key-spatial_mask svg.marks")  # the map sits left in its column: aim at the chart itself
+    grid = [(x / 10, y / 10) for y in (4, 5, 6) for x in (2, 3, 4, 5, 6)]
+    text, (fx, fy) = find_tooltip(page, chart, "Ms", grid)
+    x, y, ms = int(number_after(text, "x")), int(number_after(text, "y")), float(number_after(text, "Ms"))
+    assert 0 < ms < 1
+    click_at(page, chart, fx, fy)
+    headers = page.locator("[data-testid='stMain'] h2").all_inner_texts()
+    assert any(f"x = {x}, y = {y}" in h for h in headers), headers
+    assert any(f"{ms:.4f}" in k.replace("\n", "") for k in page.locator("[data-testid='stMain'] .katex-html").all_inner_texts())
+    page.screenshot(path=str(SHOTS / "spatial-clicked.png"), full_page=True)
     page.close()

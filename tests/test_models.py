@@ -96,7 +96,7 @@ def test_the_app_and_the_small_networks_load_without_torchvision():
     code = textwrap.dedent("""
         import sys
         from cbam import zoo
-        from ui import common  # the app's shared layer: imports imagenet, zoo, plots
+        from ui import cache, page, show, sidebar  # the app's Streamlit layer: imports imagenet, zoo, views
         model, card = zoo.load_model("demo")
         zoo.model_cards()
         assert "torchvision" not in sys.modules, "torchvision imported too early"

@@ -60,7 +60,7 @@ def go(at: AppTest, page: str) -> AppTest:
 
 
 def upload(at: AppTest, name: str, content: bytes, mime: str = "image/png") -> AppTest:
-    if at.session_state["lab.source"] != "Upload":
+    if at.session_state["lab"].source != "Upload":
         at.radio(key="w.source").set_value("Upload").run()
     uploader = at.sidebar.get("file_uploader")[0]
     uploader.clear()  # one file at a time, as in the browser
@@ -141,9 +141,9 @@ def failing_cuda(monkeypatch):
     monkeypatch.setattr(explore, "run_network", run_network)
     monkeypatch.setattr(explore, "timed_trace", timed_trace)
     # there is no real GPU to copy the model to: the "CUDA copy" is the CPU model itself
-    from ui import common
+    from ui import cache
 
-    monkeypatch.setattr(common, "_device_copy", lambda name, device: common.cached_model(name)[0])
+    monkeypatch.setattr(cache, "_device_copy", lambda name, device: cache.model(name)[0])
     st.cache_resource.clear()
     st.cache_data.clear()
     yield calls
@@ -159,19 +159,19 @@ def test_a_failing_gpu_falls_back_to_the_cpu_on_every_page(failing_cuda):
     assert failing_cuda["cuda"] >= 1, "the CUDA path was never tried"
     warnings = [w.value for w in at.warning]
     assert any("CUDA failed" in w and "out of memory" in w and "CPU" in w for w in warnings), warnings
-    assert at.session_state["lab.device"] == "cpu"
+    assert at.session_state["lab"].device == "cpu"
     for page in PAGES:
         go(at, page)
         assert not at.error, [e.value for e in at.error]
         if page != "pages/training.py":  # the Training Lab draws only once training starts
-            assert len(at.main.get("image")) >= 1, f"nothing drawn on {page}"
+            assert len(at.main.get("vega_lite_chart")) + len(at.main.get("image")) >= 1, f"nothing drawn on {page}"
     assert at.selectbox(key="w.device").value == "cpu"  # the sidebar now shows the device really used
     assert any("Measured on CPU" in c.value for c in go(at, "pages/channel.py").caption)
 
 
 def test_a_gpu_that_fails_only_for_one_block_falls_back_too(failing_cuda, monkeypatch):
     """The network runs on the "GPU" but tracing the chosen block there fails: the block page warns
-    and shows the CPU's trace (common.block_trace's fallback)."""
+    and shows the CPU's trace (ui.page.block_trace's fallback)."""
 
     def run_on_cpu_but_report(model, x, device="cpu", keep=None):
         result = _REAL_RUN_NETWORK(model, x, "cpu", keep=keep)
@@ -292,20 +292,20 @@ BAD_UPLOADS = [
 def test_hostile_uploads_get_an_error_and_the_next_good_image_works():
     at = new_app()
     upload(at, "first_good.png", image_bytes(1))
-    assert at.session_state["lab.image_label"] == "first_good.png"
+    assert at.session_state["lab"].image_label == "first_good.png"
     for number, (name, content, mime, says) in enumerate(BAD_UPLOADS, start=2):
-        good_key = at.session_state["lab.image_key"]
+        good_key = at.session_state["lab"].image_key
         upload(at, name, content, mime)
         assert not at.exception, (name, [e.value for e in at.exception])
         errors = [e.value for e in at.error]
         assert any(name in e and says in e for e in errors), (name, errors)
-        assert at.session_state["lab.image_key"] == good_key, f"{name} replaced the last good image"
+        assert at.session_state["lab"].image_key == good_key, f"{name} replaced the last good image"
         go(at, "pages/channel.py")  # a page that computes still works on the kept image
-        assert len(at.main.get("image")) >= 1
+        assert len(at.main.get("vega_lite_chart")) + len(at.main.get("image")) >= 1
         go(at, "pages/start.py")
         good = f"good_{number}.png"
         upload(at, good, image_bytes(number))
-        assert at.session_state["lab.image_label"] == good and not at.error, [e.value for e in at.error]
+        assert at.session_state["lab"].image_label == good and not at.error, [e.value for e in at.error]
 
 
 def test_the_uploader_offers_only_image_extensions():
@@ -326,9 +326,9 @@ def test_caches_stay_within_their_bounds_after_many_uploads():
         upload(at, f"many_{seed}.png", image_bytes(100 + seed))
         upload(at, f"bad_{seed}.png", b"<html><body>no</body></html>")
         assert not at.exception
-    assert at.session_state["lab.image_label"] == "many_19.png"
-    counts = {name: cache_entries(name) for name in ("cached_decode", "cached_input", "cached_run")}
+    assert at.session_state["lab"].image_label == "many_19.png"
+    counts = {name: cache_entries(f"cache.{name}") for name in ("decode", "_input", "run")}
     if None in counts.values():
         pytest.skip("Streamlit's cache registries have moved; cannot count entries")
-    assert counts["cached_decode"] <= 8 and counts["cached_input"] <= 16 and counts["cached_run"] <= 2, counts
-    assert counts["cached_decode"] >= 4, counts  # the counting itself works
+    assert counts["decode"] <= 8 and counts["_input"] <= 16 and counts["run"] <= 2, counts
+    assert counts["decode"] >= 4, counts  # the counting itself works

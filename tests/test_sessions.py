@@ -53,8 +53,8 @@ def app_pages() -> dict[str, str]:
     is cut before its first placeholder; markdown emphasis is dropped, as the browser shows it."""
     pages = {}
     for path, label in re.findall(r'st\.Page\(\s*"([^"]+)",\s*title="([^"]+)"', (ROOT / "app.py").read_text()):
-        match = re.search(r'(?:st\.title|common\.block_page)\(\s*(f?)"([^"]+)"', (ROOT / path).read_text())
-        assert match, f"{path} has no title (st.title or common.block_page) to recognise it by"
+        match = re.search(r'(?:st\.title|page\.block_page)\(\s*(f?)"([^"]+)"', (ROOT / path).read_text())
+        assert match, f"{path} has no title (st.title or page.block_page) to recognise it by"
         title = match.group(2).split("{")[0] if match.group(1) else match.group(2)
         pages[label] = title.replace("*", "").strip()
     return pages

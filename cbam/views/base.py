@@ -1,0 +1,289 @@
+"""What a view is: numbers in named tables, a Vega-Lite spec that draws them, and the PNG of the same.
+
+A view is a pure function from a trace (or a run) to a ``Chart`` (drawn by the browser, with
+tooltips and clicks) or a ``Picture`` (an RGB array, for maps laid over a photo). Both carry
+``png``, the matplotlib figure of ``cbam.plots`` that shows the same numbers, drawn only when a PNG
+is asked for (a download, ``python -m cbam inspect``).
+
+Tables are columns of NumPy arrays (``{"x": array, "v": array}``): Streamlit sends them to the
+browser as Arrow, and ``Chart.vega_lite()`` writes them out as Vega-Lite's rows for a standalone spec.
+Nothing here imports Streamlit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import plots
+
+__all__ = ["Chart", "Picture", "ViewError", "Scale", "heatmaps", "bars", "finite", "as_array", "MAX_CELLS"]
+
+MAX_CELLS = 16_384
+"""The most cells one heatmap view draws. Larger maps are averaged over s×s blocks to fit (and say so)."""
+
+PANEL_PX = 150
+"""The width in pixels of one heatmap panel (cells are square)."""
+
+
+class ViewError(ValueError):
+    """Numbers a chart cannot show (NaN, infinity, an empty map): the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A Vega-Lite chart: ``spec`` reads its data from ``tables`` by name; ``png`` draws the same numbers."""
+
+    spec: dict[str, Any]
+    tables: dict[str, dict[str, np.ndarray]]
+    png: plots.Plot | None = None
+    select: str | None = None  # the name of the spec's click selection, if any
+
+    def streamlit_spec(self) -> dict[str, Any]:
+        """The spec with its tables as columns (Streamlit sends them to the browser as Arrow)."""
+        return {**self.spec, "datasets": {name: dict(columns) for name, columns in self.tables.items()}}
+
+    def vega_lite(self) -> dict[str, Any]:
+        """A standalone Vega-Lite spec: the tables written out as rows of plain numbers and strings."""
+        return {**self.spec, "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+                "datasets": {name: rows(columns) for name, columns in self.tables.items()}}
+
+    def table(self, name: str = "main") -> dict[str, np.ndarray]:
+        return self.tables[name]
+
+
+@dataclass(frozen=True)
+class Picture:
+    """An RGB image (h, w, 3) uint8 to show as it is, with what its colours mean."""
+
+    rgb: np.ndarray
+    caption: str
+    colorbar: Chart | None = None
+    png: plots.Plot | None = None
+    numbers: dict[str, np.ndarray] = field(default_factory=dict)  # the maps the colours encode
+
+
+def rows(columns: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Columns as a list of row dicts of plain Python values (JSON-ready)."""
+    names = list(columns)
+    lists = [np.asarray(columns[n]).tolist() for n in names]
+    return [dict(zip(names, values)) for values in zip(*lists)]
+
+
+def as_array(value: torch.Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
+    """A float NumPy copy of a tensor (detached, on the CPU) or array."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().float().cpu().numpy()
+    return np.array(value, dtype=np.float32, copy=True)
+
+
+def finite(value, name: str) -> np.ndarray:
+    """``value`` as an array, or ViewError when it is empty or holds NaN or infinity."""
+    array = as_array(value)
+    if array.size == 0:
+        raise ViewError(f"{name} is empty: there is nothing to draw.")
+    bad = ~np.isfinite(array)
+    if bad.any():
+        raise ViewError(f"{name} holds {int(bad.sum())} non-finite value(s) (NaN or infinity) out of {array.size}: "
+                        "the block's numbers overflowed, so there is nothing meaningful to draw.")
+    return array
+
+
+# --------------------------------------------------------------------------------------------
+# Colour scales: fixed where values are bounded, symmetric for signed values, else the data's range
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scale:
+    scheme: str  # a Vega scheme name; the matplotlib colormap of the same name draws the PNG
+    low: float
+    high: float
+    reverse: bool = False
+
+    @classmethod
+    def unit(cls) -> Scale:
+        """Values in (0, 1), e.g. Mc and Ms: magma, fixed to 0..1."""
+        return cls("magma", 0.0, 1.0)
+
+    @classmethod
+    def signed(cls, *arrays: np.ndarray) -> Scale:
+        """Signed values (logits, kernel weights): blue–white–red, centred at 0, ±max|value|."""
+        limit = max((float(np.abs(a).max()) for a in arrays if a.size), default=0.0)
+        limit = limit if limit > 0 else 1.0
+        return cls("redblue", -limit, limit, reverse=True)
+
+    @classmethod
+    def data(cls, *arrays: np.ndarray) -> Scale:
+        """Activations: viridis over the data's range (a constant map gets a small range around it)."""
+        low = min((float(a.min()) for a in arrays if a.size), default=0.0)
+        high = max((float(a.max()) for a in arrays if a.size), default=1.0)
+        if high - low <= 1e-9 * max(1.0, abs(low), abs(high)):
+            pad = 0.5 if low == 0 else 0.05 * abs(low)
+            low, high = low - pad, high + pad
+        return cls("viridis", low, high)
+
+    def vega(self) -> dict[str, Any]:
+        return {"scheme": self.scheme, "domain": [self.low, self.high], "reverse": self.reverse, "clamp": True}
+
+    @property
+    def cmap(self) -> str:
+        """The matplotlib colormap of this scale."""
+        return {"redblue": "RdBu"}.get(self.scheme, self.scheme) + ("" if not self.reverse else "_r")
+
+
+# --------------------------------------------------------------------------------------------
+# Two chart shapes: heatmaps (one panel per map) and bars (one bar per index)
+# --------------------------------------------------------------------------------------------
+
+
+def fit_cells(maps: Sequence[np.ndarray], budget: int = MAX_CELLS) -> tuple[list[np.ndarray], int]:
+    """The maps averaged over s×s blocks (s the smallest integer that fits the budget), and s."""
+    cells = sum(m.size for m in maps)
+    step = 1
+    while cells / step**2 > budget:
+        step += 1
+    if step == 1:
+        return list(maps), 1
+    pooled = []
+    for m in maps:
+        h, w = m.shape
+        t = torch.from_numpy(np.ascontiguousarray(m))[None, None]
+        pooled.append(torch.nn.functional.avg_pool2d(t, step, ceil_mode=True)[0, 0].numpy())
+    return pooled, step
+
+
+def _axis_values(n: int) -> list[int]:
+    step = max(1, int(np.ceil(n / 6)))
+    return list(range(0, n, step))
+
+
+def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, title: str, columns: int = 4,
+             step: int = 1, select: str | None = None, numbers: bool = False, axis: str = "feature-map px",
+             offsets: bool = False, width: int = PANEL_PX, shared: bool = True) -> Chart:
+    """One heatmap panel per map (all (H, W), one colour scale), with the value under the pointer.
+
+    ``step``: the maps are s×s block means (said in the axis titles). ``select``: the name of a
+    click selection on (x, y). ``numbers``: write each cell's value in it (small maps, e.g. a kernel).
+    ``offsets``: label cells by their offset from the centre (a kernel) instead of their position.
+    ``shared``: one colour scale for all panels (else each panel spans its own data, ``scale``'s scheme)."""
+    names = list(panels)
+    h, w = next(iter(panels.values())).shape
+    grid_y, grid_x = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    shift_y, shift_x = (h // 2, w // 2) if offsets else (0, 0)
+    table = {
+        "panel": np.repeat(np.arange(len(names)), h * w),
+        "x": np.tile(grid_x.ravel() * step - shift_x, len(names)),
+        "y": np.tile(grid_y.ravel() * step - shift_y, len(names)),
+        "v": np.concatenate([panels[n].ravel() for n in names]).astype(np.float64),
+    }
+    x_values = [v * step - shift_x for v in _axis_values(w)]
+    y_values = [v * step - shift_y for v in _axis_values(h)]
+    where = "offset " if offsets else ""
+    size_note = f" ({step}×{step} block means)" if step > 1 else ""
+    cell = max(2, width // max(h, w))
+    encoding: dict[str, Any] = {
+        "x": {"field": "x", "type": "ordinal", "title": f"x {where}({axis}){size_note}",
+              "axis": {"values": x_values, "labelAngle": 0}},
+        "y": {"field": "y", "type": "ordinal", "title": f"y {where}({axis})",
+              "axis": {"values": y_values}},
+        "color": {"field": "v", "type": "quantitative", "title": value,
+                  "scale": scale.vega() if shared else {"scheme": scale.scheme, "reverse": scale.reverse}},
+        "tooltip": [{"field": "label", "type": "nominal", "title": "map"},
+                    {"field": "x", "type": "quantitative", "title": "x"},
+                    {"field": "y", "type": "quantitative", "title": "y"},
+                    {"field": "v", "type": "quantitative", "title": value, "format": ".4f"}],
+    }
+    label_expr = "[" + ",".join(_js_string(n) for n in names) + "][datum.panel]"
+    layer: list[dict[str, Any]] = [{"mark": {"type": "rect"}, "encoding": encoding}]
+    if select:
+        layer[0]["params"] = [{"name": select, "select": {"type": "point", "fields": ["x", "y"], "on": "click",
+                                                           "clear": False}}]
+        encoding["strokeWidth"] = {"condition": {"param": select, "value": 2, "empty": False}, "value": 0}
+        encoding["stroke"] = {"value": "cyan"}
+    if numbers:
+        mid = (scale.low + scale.high) / 2
+        span = (scale.high - scale.low) / 2 or 1.0
+        layer.append({
+            "mark": {"type": "text", "fontSize": 10},
+            "encoding": {
+                "x": {"field": "x", "type": "ordinal"}, "y": {"field": "y", "type": "ordinal"},
+                "text": {"field": "v", "type": "quantitative", "format": ".2f"},
+                "color": {"condition": {"test": f"abs(datum.v - {mid}) > {0.6 * span}", "value": "white"},
+                          "value": "black"},
+            },
+        })
+    inner = {"width": cell * w, "height": cell * h, "layer": layer}
+    spec: dict[str, Any] = {
+        "title": title,
+        "data": {"name": "main"},
+        "transform": [{"calculate": label_expr, "as": "label"}],
+        "config": {"view": {"stroke": None}, "axis": {"labelFontSize": 10, "titleFontSize": 11}},
+        "autosize": {"type": "pad"},  # the cells keep their size; axes and legend come on top
+    }
+    if len(names) == 1:
+        inner["layer"][0]["encoding"]["tooltip"] = encoding["tooltip"][1:]
+        spec.update(inner)
+    else:
+        spec.update({"facet": {"field": "label", "type": "nominal", "sort": names, "title": None,
+                               "header": {"labelFontSize": 11}},
+                     "columns": columns, "spec": inner,
+                     "resolve": {"scale": {"x": "independent", "y": "independent",
+                                           **({} if shared else {"color": "independent"})}}})
+    return Chart(spec, {"main": table}, select=select)
+
+
+def bars(series: Mapping[str, np.ndarray], *, title: str, x_title: str, y_title: str, colors: Sequence[str],
+         labels: np.ndarray | None = None, select: str | None = None, y_domain: tuple[float, float] | None = None,
+         rule: float | None = None, height: int = 220) -> Chart:
+    """One bar per index for each series (side by side), with the index and value under the pointer.
+
+    ``labels``: what the tooltip calls each index (default: the index itself, "channel" in ``x_title``).
+    Bars are rectangles on a numeric x axis, so thousands of channels stay one chart."""
+    names = list(series)
+    n = len(next(iter(series.values())))
+    width = 0.8 / len(names)
+    index = np.arange(n)
+    label_values = index if labels is None else np.asarray(labels)
+    table: dict[str, np.ndarray] = {
+        "series": np.repeat(np.arange(len(names)), n),
+        "i": np.tile(index, len(names)),
+        "label": np.tile(label_values, len(names)),
+        "x0": np.concatenate([index - 0.4 + k * width for k in range(len(names))]),
+        "v": np.concatenate([np.asarray(series[s], dtype=np.float64) for s in names]),
+    }
+    table["x1"] = table["x0"] + width
+    name_expr = "[" + ",".join(_js_string(s) for s in names) + "][datum.series]"
+    encoding: dict[str, Any] = {
+        "x": {"field": "x0", "type": "quantitative", "title": x_title,
+              "scale": {"domain": [-0.5, n - 0.5], "nice": False, "zero": False},
+              "axis": {"format": "d", "tickMinStep": 1}},
+        "x2": {"field": "x1"},
+        "y": {"field": "v", "type": "quantitative", "title": y_title,
+              **({"scale": {"domain": list(y_domain)}} if y_domain else {})},
+        "y2": {"datum": 0},
+        "color": {"field": "name", "type": "nominal", "title": None, "sort": names,
+                  "scale": {"domain": names, "range": list(colors)},
+                  "legend": {"orient": "top"} if len(names) > 1 else None},
+        "tooltip": [{"field": "label", "type": "nominal", "title": x_title.split(" (")[0]},
+                    {"field": "name", "type": "nominal", "title": "series"},
+                    {"field": "v", "type": "quantitative", "title": "value", "format": ".4f"}],
+    }
+    layer: list[dict[str, Any]] = [{"mark": {"type": "rect"}, "encoding": encoding}]
+    if select:
+        layer[0]["params"] = [{"name": select, "select": {"type": "point", "fields": ["label"], "on": "click",
+                                                           "clear": False}}]
+        encoding["opacity"] = {"condition": {"param": select, "value": 1.0, "empty": True}, "value": 0.45}
+    if rule is not None:
+        layer.append({"mark": {"type": "rule", "strokeDash": [4, 3], "color": "#555"}, "encoding": {"y": {"datum": rule}}})
+    spec = {"title": title, "data": {"name": "main"}, "height": height,
+            "transform": [{"calculate": name_expr, "as": "name"}], "layer": layer}
+    return Chart(spec, {"main": table}, select=select)
+
+
+def _js_string(text: str) -> str:
+    return "'" + str(text).replace("\\", "\\\\").replace("'", "\\'") + "'"

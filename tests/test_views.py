@@ -1,0 +1,234 @@
+"""The views (cbam.views): charts and pictures from traces, without Streamlit.
+
+Each chart's numbers are the trace's numbers, and the PNG figure of the same view is handed the same
+numbers; charts are never handed NaN, infinity or an empty map; overlays keep the photo's shape."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cbam import CBAM, explore, report, trace, views
+from cbam.views import channel, network, overlay, spatial
+from cbam.views.base import MAX_CELLS, Chart, Scale, ViewError, fit_cells
+
+
+def traced(channels=16, size=12, seed=0, **options):
+    torch.manual_seed(seed)
+    block = CBAM(channels, reduction_ratio=4, kernel_size=3, **options).eval()
+    with torch.no_grad():
+        return block, trace(block, torch.randn(1, channels, size, size))
+
+
+def grid(chart: Chart, panel: int) -> np.ndarray:
+    """Panel ``panel`` of a heatmap chart's table as a 2D array (rows y, columns x)."""
+    table = chart.table()
+    rows = table["panel"] == panel
+    ys, xs = table["y"][rows], table["x"][rows]
+    out = np.full((len(np.unique(ys)), len(np.unique(xs))), np.nan)
+    out[np.searchsorted(np.unique(ys), ys), np.searchsorted(np.unique(xs), xs)] = table["v"][rows]
+    return out
+
+
+def series(chart: Chart, index: int = 0) -> np.ndarray:
+    table = chart.table()
+    return table["v"][table["series"] == index]
+
+
+def test_every_chart_is_valid_json_vega_lite_with_its_rows():
+    block, t = traced()
+    n = explore.spatial_computation(block, t, 2, 3)
+    charts = [channel.feature_grid(t), channel.descriptors(t), channel.mlp_hidden(t), channel.mlp_outputs(t),
+              channel.channel_weights(t), channel.before_after(t, [0, 5]), spatial.pools(t), spatial.kernel(block),
+              spatial.conv_output(t), spatial.mask(t), spatial.position_inputs(n), spatial.position_products(n),
+              network.step_changes(t), network.channel_energy(t)]
+    for chart in charts:
+        spec = json.loads(json.dumps(chart.vega_lite()))
+        rows = spec["datasets"]["main"]
+        assert rows and set(chart.table()) <= set(rows[0]), chart.spec.get("title")
+        assert len(rows) == len(next(iter(chart.table().values())))
+        assert spec["data"] == {"name": "main"}
+
+
+def test_the_feature_grid_shows_the_most_and_least_attended_channels_with_the_pngs_numbers():
+    _, t = traced(channels=16)
+    chart = channel.feature_grid(t, n=4)
+    most, least = explore.ranked_channels(t.channel_weights[0], 4)
+    png = chart.png
+    assert png.args[1] == most + least
+    for panel, c in enumerate(most + least):
+        np.testing.assert_allclose(grid(chart, panel), t.x[0, c].numpy(), rtol=1e-6)
+        np.testing.assert_allclose(png.args[0][c], t.x[0, c].numpy(), rtol=1e-6)
+
+
+def test_large_maps_are_shown_as_block_means_within_the_cell_budget():
+    _, t = traced(channels=16, size=80)
+    chart = channel.feature_grid(t, n=4)
+    assert len(chart.table()["v"]) <= MAX_CELLS
+    most, _ = explore.ranked_channels(t.channel_weights[0], 4)
+    step = int(np.diff(np.unique(chart.table()["x"]))[0])
+    assert step > 1 and "block means" in json.dumps(chart.spec)
+    pooled = torch.nn.functional.avg_pool2d(t.x[0, most[0]][None, None], step, ceil_mode=True)[0, 0]
+    np.testing.assert_allclose(grid(chart, 0), pooled.numpy(), rtol=1e-5)
+
+
+def test_descriptors_and_mlp_charts_hold_the_traced_vectors_as_the_png_does():
+    _, t = traced()
+    d = channel.descriptors(t)
+    np.testing.assert_allclose(series(d, 0), t.avg_pool[0].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(series(d, 1), t.max_pool[0].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(d.png.args[0], t.avg_pool[0].numpy())
+    hidden, outputs = channel.mlp_hidden(t), channel.mlp_outputs(t)
+    np.testing.assert_allclose(series(hidden, 1), t.mlp_hidden_max[0].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(series(outputs, 0), t.mlp_avg[0].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(outputs.png.args[2], t.mlp_avg[0].numpy())
+
+
+def test_sorted_channel_weights_carry_each_bars_channel_and_logit():
+    _, t = traced(channels=32)
+    chart = channel.channel_weights(t, sort=True)
+    table = chart.table()
+    weights = t.channel_weights[0].numpy()
+    assert np.all(np.diff(table["v"]) <= 0)  # highest first
+    np.testing.assert_allclose(table["v"], weights[table["label"]], rtol=1e-6)
+    np.testing.assert_allclose(table["logit"], t.channel_logits[0].numpy()[table["label"]], rtol=1e-6)
+    assert chart.select == "channel" and chart.png.kwargs["sort"] is True
+    unsorted = channel.channel_weights(t, sort=False).table()
+    np.testing.assert_array_equal(unsorted["label"], np.arange(32))
+
+
+def test_before_after_pairs_f_and_f_prime_of_each_chosen_channel():
+    _, t = traced()
+    chart = channel.before_after(t, [3, 7])
+    for panel, (c, field) in enumerate([(3, "x"), (3, "x_channel"), (7, "x"), (7, "x_channel")]):
+        np.testing.assert_allclose(grid(chart, panel), getattr(t, field)[0, c].numpy(), rtol=1e-6)
+    assert chart.png.args[2] == [3, 7]
+
+
+def test_spatial_charts_show_the_pooled_maps_the_kernel_and_the_mask():
+    block, t = traced()
+    np.testing.assert_allclose(grid(spatial.pools(t), 1), t.spatial_max[0, 0].numpy(), rtol=1e-6)
+    kernel = spatial.kernel(block)
+    np.testing.assert_allclose(grid(kernel, 0), block.spatial_attention.conv.weight[0, 0].detach().numpy(), rtol=1e-6)
+    assert sorted(np.unique(kernel.table()["x"])) == [-1, 0, 1]  # offsets from the centre
+    mask = spatial.mask(t)
+    np.testing.assert_allclose(grid(mask, 0), t.spatial_mask[0, 0].numpy(), rtol=1e-6)
+    assert mask.select == "position" and mask.spec["layer"][0]["params"][0]["select"]["fields"] == ["x", "y"]
+    assert mask.spec["layer"][0]["encoding"]["color"]["scale"]["domain"] == [0.0, 1.0]  # bounded: a fixed scale
+    logits = spatial.conv_output(t)
+    low, high = logits.spec["layer"][0]["encoding"]["color"]["scale"]["domain"]
+    assert low == -high and high > 0  # signed: symmetric
+
+
+@pytest.mark.parametrize("options", [{}, {"spatial_pool_order": "max-avg", "spatial_batch_norm": True}])
+def test_the_convolution_at_one_position_adds_up_to_the_traced_logit(options):
+    torch.manual_seed(1)
+    block = CBAM(8, reduction_ratio=2, kernel_size=5, **options).eval()
+    if block.spatial_attention.bn is not None:
+        block.spatial_attention.bn.running_mean.fill_(0.3)
+        block.spatial_attention.bn.running_var.fill_(2.0)
+    with torch.no_grad():
+        t = trace(block, torch.randn(1, 8, 7, 9))
+    for row, col in [(0, 0), (3, 4), (6, 8)]:  # corners read the zero padding
+        n = explore.spatial_computation(block, t, row, col)
+        assert n["check"] < 1e-5
+        assert n["mask"] == pytest.approx(float(torch.sigmoid(torch.tensor(n["logit"]))), abs=1e-6)
+        assert n["inputs"].shape == n["kernel"].shape == (2, 5, 5)
+    corner = explore.spatial_computation(block, t, 0, 0)
+    assert np.all(corner["inputs"][:, :2, :] == 0)  # two rows above the map: padding
+    with pytest.raises(ValueError, match="outside"):
+        explore.spatial_computation(block, t, 7, 0)
+
+
+def test_a_block_with_non_finite_numbers_gives_a_view_error_not_a_chart():
+    block, _ = traced()
+    with torch.no_grad():
+        block.channel_attention.fc1.weight[0, 0] = float("nan")
+        t = trace(block, torch.randn(1, 16, 12, 12))
+    for view in (channel.channel_weights, spatial.mask, channel.feature_grid, network.step_changes):
+        with pytest.raises(ViewError, match="non-finite"):
+            view(t)
+    channel.descriptors(t)  # the descriptors come before the NaN weight: they are fine
+
+
+def test_one_by_one_feature_maps_are_drawn():
+    block, t = traced(size=1)
+    for chart in (channel.feature_grid(t), spatial.mask(t), spatial.pools(t), network.step_changes(t)):
+        assert len(chart.table()["v"]) >= 1
+    photo = np.zeros((30, 50, 3), np.uint8)
+    picture = spatial.mask_on_photo(photo, t, block)
+    assert picture.rgb.shape == (30, 50, 3)
+
+
+def test_fit_cells_keeps_small_maps_and_pools_large_ones():
+    small = [np.ones((10, 10), np.float32)] * 3
+    assert fit_cells(small, budget=300)[1] == 1
+    pooled, step = fit_cells([np.arange(64 * 64, dtype=np.float32).reshape(64, 64)], budget=1024)
+    assert step == 2 and pooled[0].shape == (32, 32)
+
+
+def test_colours_follow_the_scale_and_overlays_keep_the_photos_shape():
+    scale = Scale.unit()
+    rgb = overlay.colorize(np.array([0.0, 1.0, 2.0, -1.0]), scale)
+    assert rgb.shape == (4, 3) and np.array_equal(rgb[1], rgb[2]) and np.array_equal(rgb[0], rgb[3])  # clipped
+    photo = overlay.display_photo(Image.new("RGB", (1200, 600), (200, 10, 10)))
+    assert photo.shape == (256, 512, 3)  # long side 512, aspect kept
+    mask = np.zeros((4, 4), np.float32)
+    mask[0, 0] = 1.0
+    out = overlay.on_photo(photo, mask, scale, alpha=1.0)
+    top, left, side = overlay.crop_box(256, 512)
+    assert (top, left, side) == (0, 128, 256)
+    # inside the square: the mask's colours; outside: the photo, dimmed
+    assert np.array_equal(out[5, left + 5], overlay.colorize(np.array([1.0]), scale)[0])
+    assert out[5, 5, 0] < 200 and out[5, 5, 0] > 0
+
+
+def test_the_window_is_drawn_around_the_chosen_position():
+    photo = np.zeros((96, 96, 3), np.uint8)
+    marked = overlay.mark_window(photo, (12, 12), 6, 6, 3)
+    ys, xs = np.nonzero(np.all(marked == overlay.WINDOW_RGB, axis=-1))
+    assert ys.min() >= 40 - 1 and ys.max() <= 71 + 1 and xs.min() >= 40 - 1 and xs.max() <= 71 + 1
+
+
+def test_layer_masks_and_grad_cam_are_pictures_at_the_photos_shape():
+    photo = np.full((120, 200, 3), 128, np.uint8)
+    masks = {"a": torch.rand(6, 6), "b": torch.rand(3, 3)}
+    pictures = network.layer_masks(photo, masks)
+    assert [p.rgb.shape for p in pictures] == [(120, 200, 3)] * 2 and "3×3" in pictures[1].caption
+    heat = network.grad_cam(photo, torch.rand(4, 4) * 5)
+    assert heat.numbers["relevance"].min() == 0 and heat.numbers["relevance"].max() == 1
+
+
+def test_network_charts_follow_the_run():
+    weights = {"b0": torch.rand(16), "b1": torch.rand(32)}
+    chart = network.channel_heatmap(weights)
+    table = chart.table()
+    np.testing.assert_allclose(table["v"][table["block"] == 1], weights["b1"].numpy(), rtol=1e-6)
+    outputs = {"paper": torch.randn(4, 5, 5), "blog": torch.randn(4, 5, 5)}
+    compared = network.compare_outputs(outputs, title="t")
+    np.testing.assert_allclose(grid(compared, 1), outputs["blog"].mean(0).numpy(), rtol=1e-5)
+    rows = network.output_differences(outputs)
+    assert rows[0]["paper"] == 0 and rows[0]["blog"] == pytest.approx(float((outputs["paper"] - outputs["blog"]).abs().max()))
+    history = [{"epoch": 1, "loss": 1.2, "accuracy": 0.4}, {"epoch": 2, "loss": 0.8, "accuracy": 0.7}]
+    curves = network.training_curves(history).table()
+    assert list(curves["v"]) == [1.2, 0.8, 0.4, 0.7]
+
+
+def test_the_pngs_of_the_views_draw(tmp_path):
+    block, t = traced()
+    photo = np.full((60, 90, 3), 90, np.uint8)
+    figures = [channel.channel_weights(t).png, spatial.kernel(block).png, network.step_changes(t).png,
+               spatial.mask_on_photo(photo, t, block, position=(1, 2)).png]
+    for figure in figures:
+        from cbam import plots
+
+        assert plots.figure_to_png(figure.draw())[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_views_match_what_inspect_writes(tmp_path):
+    """``python -m cbam inspect`` and the app describe the step-by-step figures once (cbam.report)."""
+    _, t = traced()
+    assert set(report.channel_plots(t)) >= {"most_and_least", "channel_weights"}
+    assert views.Chart is Chart

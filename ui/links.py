@@ -1,0 +1,100 @@
+"""Lesson links: the URL carries the sample, model, layer, r, k, device and opacity, and can hide controls.
+
+``/spatial?sample=cat.jpg&model=demo&layer=stages.3.cbam&r=16&k=7&alpha=0.55&hide=model,ratio``
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import streamlit as st
+
+from cbam import samples, zoo
+from ui.state import lab
+
+# Controls a lesson link can hide from students (``?hide=model,layer``), and their sidebar labels.
+HIDEABLE = {"image": "Image", "model": "Model", "device": "Device", "layer": "Layer",
+            "ratio": "Reduction ratio r", "kernel": "Spatial kernel size k"}
+# The query parameters a lesson link carries (the page is the URL's path).
+PARAMS = ("sample", "model", "layer", "r", "k", "device", "alpha", "hide")
+
+
+def hidden(name: str) -> bool:
+    return name in lab().hidden
+
+
+def read(set_image) -> None:
+    """Once per session: adopt the state a lesson link carries. Unknown or invalid values are ignored
+    (with a note), so a stale link still opens. ``set_image(bytes, label)`` adopts a sample."""
+    state = lab()
+    if state.url_read:
+        return
+    state.url_read = True
+    params, ignored = st.query_params, []
+    if "sample" in params:
+        try:
+            sample = samples.get_sample(params["sample"])
+            state.sample, state.source = sample.file, "Sample image"
+            set_image(sample.path.read_bytes(), sample.title)
+        except KeyError:
+            ignored.append("sample")
+    if "model" in params:
+        if params["model"] in {c.name for c in zoo.model_cards()}:  # a session's own models cannot travel
+            state.model = params["model"]
+        else:
+            ignored.append("model")
+    if "device" in params:
+        state.device = params["device"]  # checked against this machine's devices later
+    if "layer" in params:
+        state.layer = params["layer"]  # checked against the model's blocks later
+    for name in ("r", "k"):
+        if name in params:
+            try:
+                setattr(state, "url_ratio" if name == "r" else "url_kernel", int(params[name]))
+            except ValueError:
+                ignored.append(name)
+    if "alpha" in params:
+        try:
+            state.alpha = min(1.0, max(0.0, float(params["alpha"])))
+        except ValueError:
+            ignored.append("alpha")
+    if "hide" in params:
+        state.hidden = tuple(h for h in params["hide"].split(",") if h in HIDEABLE)
+    if ignored:
+        state.url_note = f"The link's {', '.join(ignored)} could not be used; defaults are shown instead."
+
+
+def write(model_name: str, layer: str, ratio: int, kernel: int, device: str) -> None:
+    """Keep the URL's query parameters equal to what is on screen, so the address bar is a lesson link."""
+    state = lab()
+    wanted = {"model": model_name, "device": device, "alpha": f"{state.alpha:.2f}"}
+    if layer:
+        wanted.update(layer=layer, r=str(ratio), k=str(kernel))
+    if state.source == "Sample image":
+        wanted["sample"] = state.sample
+    if state.hidden:
+        wanted["hide"] = ",".join(state.hidden)
+    for key in [k for k in st.query_params if k in PARAMS and k not in wanted]:
+        del st.query_params[key]  # other parameters (e.g. Streamlit's own ?embed=true) are left alone
+    for key, value in wanted.items():
+        if st.query_params.get(key) != value:
+            st.query_params[key] = value
+
+
+def link(hide: tuple[str, ...] = ()) -> str:
+    """The address of this view, optionally hiding some controls for students."""
+    params = {k: v for k, v in st.query_params.to_dict().items() if k != "hide"}
+    if hide:
+        params["hide"] = ",".join(hide)
+    parts = urlsplit(st.context.url or "http://localhost:8501/")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(params), ""))
+
+
+def share_box() -> None:
+    with st.sidebar.expander("Share this view", icon=":material/link:"):
+        hide = st.multiselect("Hide these controls from students", list(HIDEABLE), format_func=HIDEABLE.get,
+                              key="w.share_hide")
+        st.code(link(tuple(hide)), language=None, wrap_lines=True)
+        st.caption("Copy the link with the icon at its top right. It opens this page with this sample, model, layer, "
+                   "r, k, device and opacity." + ("" if lab().source == "Sample image"
+                                                  else " An uploaded image cannot travel in a link: it opens the default sample."))

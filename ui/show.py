@@ -1,0 +1,77 @@
+"""Placing views on a page: charts drawn by the browser, pictures as images, PNGs drawn on request.
+
+A view that cannot be drawn (``cbam.views.ViewError``: NaN, infinity, nothing to show) becomes an
+``st.error`` in its place, and the rest of the page goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from cbam import plots
+from cbam.views import Chart, Picture, ViewError
+
+
+def build(view: Callable[..., Any], *args, **kwargs) -> Any | None:
+    """``view(*args, **kwargs)``, or None with an ``st.error`` saying why it cannot be drawn."""
+    try:
+        return view(*args, **kwargs)
+    except ViewError as error:
+        st.error(f"This view cannot be drawn: {error}", icon=":material/error:")
+        return None
+
+
+def chart(view: Chart | Callable[..., Chart] | None, *args, key: str, download: bool = True,
+          on_select: Callable[[], None] | None = None, **kwargs) -> None:
+    """Show a chart (or build it first, from a view function and its arguments) with a PNG download.
+
+    ``on_select``: called when the user clicks the chart's selection (see ``selection``)."""
+    if callable(view) and not isinstance(view, Chart):
+        view = build(view, *args, **kwargs)
+    if view is None:
+        return
+    spec = view.streamlit_spec()
+    fixed = "width" in spec or "facet" in spec
+    if view.select and on_select is not None:
+        st.vega_lite_chart(spec, key=key, on_select=on_select, selection_mode=view.select,
+                           width="content" if fixed else "stretch")
+    else:
+        st.vega_lite_chart(spec, key=key, width="content" if fixed else "stretch")
+    if download and view.png is not None:
+        png_download(view.png, key)
+
+
+def selection(key: str, name: str) -> list[dict]:
+    """The points selected in the chart ``key`` by its selection ``name`` (for ``on_select`` callbacks)."""
+    event = st.session_state.get(key)
+    if not event:
+        return []
+    return list(event.get("selection", {}).get(name, []) or [])
+
+
+def picture(view: Picture | None, *, key: str | None = None, width: int | str = "stretch") -> None:
+    """An RGB view, its colour bar under it, and its PNG download."""
+    if view is None:
+        return
+    st.image(view.rgb, caption=view.caption, width=width)
+    if view.colorbar is not None:
+        chart(view.colorbar, key=f"{key or id(view)}.colorbar", download=False)
+    if key is not None and view.png is not None:
+        png_download(view.png, key)
+
+
+def png_download(figure: plots.Plot, key: str) -> None:
+    """A download button whose PNG is drawn only when it is clicked."""
+    st.download_button("Download PNG", data=lambda: _png(figure), file_name=f"{key}.png", mime="image/png",
+                       key=f"dl.{key}", on_click="ignore")
+
+
+def _png(figure: plots.Plot) -> bytes:
+    fig = figure.draw()
+    try:
+        return plots.figure_to_png(fig)
+    finally:
+        fig.clear()

@@ -1,0 +1,219 @@
+"""The sidebar every page shares: image, model, device, layer, r and k. ``render()`` draws it and returns
+``Current``, what the page of this run works from."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import streamlit as st
+
+from cbam import cbam_blocks, explore, imagenet, images, samples, zoo
+from cbam.modules import CBAM
+from ui import cache, links, weights_panel
+from ui.state import lab, mirrored
+
+KERNEL_CHOICES = explore.kernel_sizes(11)
+"""The values of the k slider."""
+
+DEVICE_NAMES = {"cpu": "CPU", "cuda": "CUDA (GPU)", "mps": "MPS (Apple GPU)"}
+
+
+@dataclass(frozen=True)
+class Current:
+    """What this run shows: the image, the model and its block, r, k and the device, all checked."""
+
+    image_key: str
+    image_label: str
+    model_name: str
+    card: zoo.ModelCard
+    layer: str
+    layers: list[str]
+    ratio: int
+    kernel: int
+    device: str
+
+    @property
+    def block(self) -> CBAM:
+        return cache.block_of(self.model_name, self.layer)
+
+
+def ratio_choices(block: CBAM) -> list[int]:
+    """The values of the r slider for ``block``: the sensible ratios and the block's own."""
+    return sorted({*explore.sensible_ratios(block.channels), block.reduction_ratio})
+
+
+def set_image(image_bytes: bytes, label: str) -> bool:
+    """Adopt new image bytes if they decode; otherwise say why and keep the last good image."""
+    state = lab()
+    try:
+        cache.decode(image_bytes)
+    except images.ImageError as error:
+        state.image_error = f"{label}: {error}"
+        return False
+    state.image_bytes, state.image_label, state.image_error = image_bytes, label, None
+    state.image_key = hashlib.sha256(image_bytes).hexdigest()[:16]
+    return True
+
+
+def use_image(image_bytes: bytes, label: str) -> None:
+    """Make a page-made image (e.g. a generated shapes sample) the current image of every page."""
+    if set_image(image_bytes, label):
+        lab().source = "Generated"
+
+
+def ensure_defaults() -> None:
+    state = lab()
+    if not state.image_bytes:
+        sample = samples.get_sample(state.sample)
+        set_image(sample.path.read_bytes(), sample.title)
+    if not state.model:
+        state.model = zoo.model_cards()[0].name
+
+
+def show_image_error() -> None:
+    """Why the last file was refused, at the top of the page, until a good image replaces it."""
+    if lab().image_error:
+        st.error(f"That file could not be used. {lab().image_error} The previous image is still shown.",
+                 icon=":material/error:")
+
+
+def _image_controls() -> None:
+    state, sidebar = lab(), st.sidebar
+    sources = ["Sample image", "Upload", "Camera"] + ([state.source] if state.source == "Generated" else [])
+    sidebar.radio("Image source", sources, horizontal=True, **mirrored("source"))
+    if state.source == "Sample image":
+        gallery = {sample.file: sample for sample in samples.sample_images()}
+        titles = {file: sample.title for file, sample in gallery.items()}
+        chosen = gallery[sidebar.selectbox("Sample", list(gallery), format_func=titles.get, **mirrored("sample"))]
+        if state.image_label != chosen.title:
+            set_image(chosen.path.read_bytes(), chosen.title)
+        sidebar.caption(f"{chosen.credit} — {chosen.licence}")
+    elif state.source == "Upload":
+        upload = sidebar.file_uploader("Image", type=list(images.SUPPORTED_EXTENSIONS), key="w.upload")
+        if upload is not None and upload.file_id != state.upload_id:
+            state.upload_id = upload.file_id
+            if upload.size > images.DEFAULT_MAX_BYTES:
+                state.image_error = (f"{upload.name}: the file is {upload.size / 2**20:.1f} MiB; the limit is "
+                                     f"{images.DEFAULT_MAX_BYTES / 2**20:.0f} MiB.")
+            else:
+                set_image(upload.getvalue(), upload.name)
+    elif state.source == "Camera":
+        photo = sidebar.camera_input("Take a photo", key="w.camera")
+        if photo is not None and photo.file_id != state.camera_id:
+            state.camera_id = photo.file_id
+            set_image(photo.getvalue(), "Camera photo")
+    show_image_error()
+    _show_current_image()
+
+
+def _show_current_image() -> None:
+    pixels, description = cache.decode(lab().image_bytes)
+    st.sidebar.image(pixels, caption=f"{lab().image_label} · {description}", width="stretch")
+
+
+def _block_label(model_name: str, layer: str, run) -> str:
+    block = cache.block_of(model_name, layer)
+    if run is not None and layer in run.traces:
+        h, w = run.traces[layer].x.shape[-2:]
+        return f"{layer} · {block.channels} ch · {h}×{w}"
+    return f"{layer} · {block.channels} ch"
+
+
+def _model_select() -> tuple[str, zoo.ModelCard]:
+    state, sidebar = lab(), st.sidebar
+    cards = {c.name: c for c in zoo.model_cards()} | {name: card for name, (_, card) in state.session_models.items()}
+    if state.model not in cards:
+        state.model = next(iter(cards))
+    titles = {name: card.title for name, card in cards.items()}
+    name = state.model if links.hidden("model") else sidebar.selectbox("Model", list(cards), format_func=titles.get,
+                                                                         **mirrored("model"))
+    if name == zoo.IMAGENET_MODEL and not imagenet.is_available_offline():
+        state.imagenet_panel = True  # explain, offer the download, keep a usable model
+        name = state.model = state.usable_model or next(iter(cards))
+    state.usable_model = name
+    if state.imagenet_panel:
+        weights_panel.show()
+    if not cards[name].trained:
+        sidebar.warning("Untrained network: its weights are random, so its attention has not been learned.")
+    return name, cards[name]
+
+
+def _sliders(block: CBAM, model_name: str, layer: str) -> tuple[int, int]:
+    state, sidebar = lab(), st.sidebar
+    ratios = ratio_choices(block)
+    if state.rk_for != (model_name, layer):  # a new block: start from its own r and k
+        state.rk_for, state.ratio, state.kernel = (model_name, layer), block.reduction_ratio, block.kernel_size or 7
+    # a lesson link's r and k apply once, to the block it opens, when they are valid for it
+    if state.url_ratio in ratios:
+        state.ratio = state.url_ratio
+    if state.url_kernel in KERNEL_CHOICES:
+        state.kernel = state.url_kernel
+    state.url_ratio = state.url_kernel = None
+    if not links.hidden("ratio"):
+        sidebar.select_slider("Reduction ratio r", ratios, help="The shared MLP's hidden layer has max(1, C // r) units.",
+                              **mirrored("ratio"))
+    if not links.hidden("kernel"):
+        sidebar.select_slider("Spatial kernel size k", KERNEL_CHOICES,
+                              help="The spatial attention convolution is k×k over the 2 pooled maps.", **mirrored("kernel"))
+    sidebar.caption(f"Block's own setting: r = {block.reduction_ratio}, k = {block.kernel_size}; "
+                    f"C = {block.channels}, hidden width = {explore.hidden_width(block.channels, state.ratio)}")
+    return state.ratio, state.kernel
+
+
+def render() -> Current:
+    """Draw the shared controls and return what this run shows."""
+    ensure_defaults()
+    links.read(set_image)
+    state, sidebar = lab(), st.sidebar
+    if state.url_note:
+        st.info(state.url_note)
+    if links.hidden("image"):
+        _show_current_image()
+    else:
+        _image_controls()
+    model_name, card = _model_select()
+
+    devices = explore.available_devices()
+    if state.device not in devices:
+        state.device = "cpu"
+    if not links.hidden("device"):
+        sidebar.selectbox("Device", devices, format_func=DEVICE_NAMES.get, **mirrored("device"))
+
+    network, _ = cache.model(model_name)
+    layers = [name for name, _ in cbam_blocks(network)]
+    if not layers:
+        sidebar.info("This model has no CBAM blocks.")
+    run = on_device_or_cpu(state.device, lambda d: cache.run(model_name, state.image_key, d))
+    if state.layer not in layers and layers:
+        state.layer = layers[-1]
+    layer, ratio, kernel = (state.layer if layers else ""), 0, 0
+    if layers:
+        if not links.hidden("layer"):
+            labels = {name: _block_label(model_name, name, run) for name in layers}
+            sidebar.selectbox("Layer", layers, format_func=labels.get, **mirrored("layer"))
+            layer = state.layer
+        ratio, kernel = _sliders(network.get_submodule(layer), model_name, layer)
+
+    current = Current(state.image_key, state.image_label, model_name, card, layer, layers, ratio, kernel, run.device)
+    links.write(model_name, layer, ratio, kernel, current.device)
+    if state.hidden:
+        sidebar.caption("Some controls are fixed by this lesson link.")
+    else:
+        links.share_box()
+    return current
+
+
+def on_device_or_cpu(device: str, compute):
+    """``compute(device)``; when a GPU fails (missing, busy, out of memory), a warning, the CPU
+    from now on for this session, and ``compute("cpu")``."""
+    import torch
+
+    try:
+        return compute(device)
+    except (RuntimeError, torch.cuda.OutOfMemoryError) as error:
+        if device == "cpu":
+            raise
+        st.warning(f"{device.upper()} failed ({str(error).splitlines()[0][:200]}); using the CPU instead.")
+        lab().device = "cpu"
+        return compute("cpu")
