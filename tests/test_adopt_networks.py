@@ -7,6 +7,8 @@ and the tutorial's blocks mixed in one nn.Sequential.
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -87,3 +89,22 @@ def test_a_non_square_input_gives_non_square_maps_and_figures():
     drawn = block_figures(model.get_submodule(name), run.traces[name], pixels)
     assert {"mask_overlay", "kernel", "spatial_mask"} <= set(drawn)
     assert [row["H×W"] for row in block_statistics(run)] == ["48×80", "12×20", "7×7"]
+
+
+def test_the_readme_example_runs_and_plots_every_block(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("timm")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Other people's CBAM networks", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)[1]
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert len(namespace["traces"]) == 8 and len(namespace["fig"].axes) == 8
+    assert "'layer4.1.se': 'timm'" in capsys.readouterr().out
+    assert (tmp_path / "masks.png").read_bytes().startswith(b"\x89PNG")
+    plt.close("all")
