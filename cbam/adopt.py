@@ -21,7 +21,9 @@ Recognition is by structure, then proved by numbers.
   applied in its own ``forward`` as ``out = self.ca(out) * out; out = self.sa(out) * out``) holds a CBAM
   block in two pieces: the ``cbam.CBAM`` is registered beside them as ``<block>.cbam`` and the two
   attributes become ``ChannelPiece`` and ``SpatialPiece``, which compute with its modules and return
-  what the originals returned (the weights Mc, or the product Mc ⊗ F).
+  what the originals returned (the weights Mc, or the product Mc ⊗ F). The enclosing module's own
+  forward is not read: each piece is checked by itself, and ``cbam.trace`` records the block as the
+  tutorial applies it, channel part first (``CBAM.arrangement`` "channel-spatial").
 * Numbers. What the structure cannot show (the order of the two maps fed to the spatial convolution,
   which poolings feed the MLP, channel-first, spatial-first or parallel, whether a piece returns the
   weights or the product) is found by trying every option on a copy of the block with random weights,

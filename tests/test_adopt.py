@@ -23,7 +23,15 @@ from torch import nn
 from cbam import CBAM, AdoptError, AdoptWarning, adopt, trace_all
 from cbam.adopt import ChannelPiece, SpatialPiece
 
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Two cores are shared here: one thread per test, and the setting given back afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 
 def _x(channels: int, size: tuple[int, int] = (9, 11), batch: int = 2, seed: int = 3) -> torch.Tensor:

@@ -22,11 +22,18 @@ from cbam.report import block_figures, block_statistics, inspect_image, network_
 from cbam.samples import SAMPLES_DIR
 from cbam.zoo import ModelCard
 
-torch.set_num_threads(1)
-
 # Where each block sits: its map is the input's size divided by this, then, past 10×10, pooled to 7×7.
 SIXTEEN = [1, 1, 2, 2, 4, 4, 4, 8, 8, 8, 8, "7", "7", "7", "7", "7"]
 THREE = [1, 4, "7"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Two cores are shared here: one thread per test, and the setting given back afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def mixed_network(layout: list, channels: int = 16) -> nn.Sequential:

@@ -20,7 +20,6 @@ from cbam.cli import main
 from cbam.samples import SAMPLES_DIR
 from cbam.usercode import ModelCodeError, load_model_code, network_from_code
 
-torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parent.parent
 CAT = str(SAMPLES_DIR / "cat.jpg")
 
@@ -52,6 +51,15 @@ MIXED = """
     def not_a_network():
         return [1, 2, 3]
 """
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Two cores are shared here: one thread per test, and the setting given back afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture
