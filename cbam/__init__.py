@@ -10,16 +10,20 @@
 This package never imports streamlit: it works in a notebook, a script or the CLI alike.
 """
 
+from .adopt import AdoptError, AdoptWarning, adopt
 from .modules import ARRANGEMENTS, CBAM, CHANNEL_POOLS, ChannelAttention, SpatialAttention, hidden_width
 from .trace import CBAMTrace, cbam_blocks, trace, trace_all
 
 __all__ = [
     "ARRANGEMENTS",
+    "AdoptError",
+    "AdoptWarning",
     "CBAM",
     "CHANNEL_POOLS",
     "CBAMTrace",
     "ChannelAttention",
     "SpatialAttention",
+    "adopt",
     "cbam_blocks",
     "hidden_width",
     "trace",

@@ -3,8 +3,10 @@
     python -m cbam train --preset demo [--device cuda] [--out DIR] [--seed S]
     python -m cbam evaluate --model demo --samples 2000 --seed 1000000 --json
     python -m cbam ablate --seeds 0 1 2
-    python -m cbam models
+    python -m cbam models [--model-code FILE.py:FUNCTION [--weights PATH]]
     python -m cbam inspect IMAGE --out DIR [--model demo] [--layer L] [--ratio R] [--kernel K] [--device D]
+    python -m cbam inspect IMAGE --out DIR --model-code FILE.py:FUNCTION [--weights PATH] [--input-size N]
+                                          [--mean R G B --std R G B]
 
 Each subcommand is one ``Command``: a name, a one-line help, a function that adds its arguments to
 its sub-parser, and a function that runs it and returns the exit status. To add a subcommand
@@ -196,13 +198,42 @@ def _run_ablate(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+def _add_model_code_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model-code", default=None, metavar="FILE.py:FUNCTION",
+                   help="your own network: FUNCTION() in FILE.py builds it (trusted local code: the file is "
+                        "imported); its CBAM blocks of any known implementation are adopted (cbam.adopt)")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="with --model-code: a weights file loaded into that network (strict; a CBAM-ResNet in "
+                        "the authors', pytorchcv's or timm's layout is converted)")
+
+
+def _network_from_code(args: argparse.Namespace, **card_options):
+    """(model, card, adopted) for --model-code, printing adopt's warnings as one line each."""
+    import warnings
+
+    from .usercode import network_from_code
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = network_from_code(args.model_code, args.weights, **card_options)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    return result
+
+
 def _add_models_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON list")
+    _add_model_code_arguments(p)
 
 
 def _run_models(args: argparse.Namespace) -> int:
     from .zoo import model_cards
 
+    if args.weights is not None and args.model_code is None:
+        print("error: --weights goes with --model-code", file=sys.stderr)
+        return 2
+    if args.model_code is not None:
+        return _run_models_of_code(args)
     cards = model_cards()
     if args.json:
         print(json.dumps([{"name": c.name, "title": c.title, "trained": c.trained, "metrics": c.metrics}
@@ -214,6 +245,28 @@ def _run_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_models_of_code(args: argparse.Namespace) -> int:
+    from .explore import block_config
+
+    try:
+        model, card, adopted = _network_from_code(args)
+    except ValueError as error:  # ModelCodeError, CheckpointError: one line for a person
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    rows = [{"block": name, "implementation": implementation,
+             **block_config(model.get_submodule(name))} for name, implementation in adopted.items()]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    print(f"{card.title}: {len(rows)} CBAM block(s)")
+    for row in rows:
+        spatial = (f"k={row['kernel_size']} {row['spatial_pool_order']}" + (" +BN" if row["spatial_batch_norm"] else "")
+                   if row["spatial"] else "no spatial attention")
+        print(f"  {row['block']:28s} {row['implementation']:10s} C={row['channels']} r={row['reduction_ratio']} "
+              f"mlp_bias={row['mlp_bias']} pools={'+'.join(row['pool_types'])} {spatial} {row['arrangement']}")
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 # inspect
 # --------------------------------------------------------------------------------------------
@@ -222,7 +275,14 @@ def _run_models(args: argparse.Namespace) -> int:
 def _add_inspect_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", help="the image file (PNG, JPEG, WebP, BMP, GIF or TIFF)")
     p.add_argument("--out", type=Path, required=True, help="folder for the PNG figures, trace.npz, blocks.csv, summary.json")
-    p.add_argument("--model", default="demo", help="a model of the zoo (see 'python -m cbam models'; default demo)")
+    p.add_argument("--model", default=None, help="a model of the zoo (see 'python -m cbam models'; default demo)")
+    _add_model_code_arguments(p)
+    p.add_argument("--input-size", type=int, default=224,
+                   help="with --model-code: the image is cropped to a square and resized to N × N (default 224)")
+    p.add_argument("--mean", type=float, nargs=3, default=None, metavar=("R", "G", "B"),
+                   help="with --model-code: per-channel mean of the normalisation (default ImageNet's)")
+    p.add_argument("--std", type=float, nargs=3, default=None, metavar=("R", "G", "B"),
+                   help="with --model-code: per-channel standard deviation (default ImageNet's)")
     p.add_argument("--layer", default=None, help="the CBAM block, e.g. stages.3.cbam (default: the last)")
     p.add_argument("--ratio", type=int, default=None, help="reduction ratio r (default: the block's own)")
     p.add_argument("--kernel", type=int, default=None, help="spatial kernel size k, odd (default: the block's own)")
@@ -233,10 +293,21 @@ def _add_inspect_arguments(p: argparse.ArgumentParser) -> None:
 def _run_inspect(args: argparse.Namespace) -> int:
     from .images import ImageError
     from .report import inspect_image
-    from .zoo import UnknownModelError
+    from .zoo import IMAGENET_MEAN, IMAGENET_STD, UnknownModelError
 
+    if args.model is not None and args.model_code is not None:
+        print("error: give either --model (a zoo model) or --model-code (your own), not both", file=sys.stderr)
+        return 2
+    if args.model_code is None and args.weights is not None:
+        print("error: --weights goes with --model-code", file=sys.stderr)
+        return 2
     try:
-        summary = inspect_image(args.image, args.out, model_name=args.model, layer=args.layer, ratio=args.ratio,
+        network = {"model_name": args.model or "demo"}
+        if args.model_code is not None:
+            model, card, _ = _network_from_code(args, input_size=args.input_size, mean=args.mean or IMAGENET_MEAN,
+                                                std=args.std or IMAGENET_STD)
+            network = {"model": model, "card": card}
+        summary = inspect_image(args.image, args.out, **network, layer=args.layer, ratio=args.ratio,
                                 kernel=args.kernel, device=args.device, alpha=args.alpha)
     except (ImageError, UnknownModelError, ValueError, RuntimeError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
@@ -261,10 +332,14 @@ COMMANDS: list[Command] = [
             _add_ablate_arguments, _run_ablate,
             "Train every ablation row (pooling, kernel, arrangement, ratio, baseline) for each seed, then "
             "summarise mean ± std with --summarize. See docs/ablations.md."),
-    Command("models", "list the models of the zoo", _add_models_arguments, _run_models),
+    Command("models", "list the models of the zoo, or the CBAM blocks of your own network", _add_models_arguments,
+            _run_models,
+            "List the models of the zoo; with --model-code FILE.py:FUNCTION, the CBAM blocks found in the network "
+            "that FUNCTION() builds and what each was (blog, authors, timm, pytorchcv, tutorial, cbam)."),
     Command("inspect", "write the app's figures, the trace and statistics for one image",
             _add_inspect_arguments, _run_inspect,
-            "Run a zoo model on IMAGE and write, for one CBAM block with the chosen r and k, the same figures "
+            "Run a zoo model (or your own, --model-code FILE.py:FUNCTION) on IMAGE and write, for one CBAM block "
+            "with the chosen r and k, the same figures "
             "as the app (PNG), the block's trace (trace.npz, field names as in cbam.trace), the statistics "
             "of every block (blocks.csv) and a JSON summary."),
 ]

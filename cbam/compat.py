@@ -1,12 +1,14 @@
 """Weights from other CBAM implementations, converted to CBAM Lab's modules.
 
-Three outside layouts are understood:
+Four outside layouts are understood:
 
 * the blog version's ``CBAM`` block (the project's seed): ``from_seed_state_dict``;
 * the authors' CBAM-ResNet (github.com/Jongchan/attention-module, MODELS/model_resnet.py and
   MODELS/cbam.py): ``convert_state_dict(sd, "official")``;
 * osmr's CBAM-ResNet in the ``pytorchcv`` package (pytorchcv/models/cbamresnet.py):
-  ``convert_state_dict(sd, "pytorchcv")``.
+  ``convert_state_dict(sd, "pytorchcv")``;
+* timm's ResNet with CBAM blocks (``timm.create_model("resnet50", block_args=dict(attn_layer="cbam"))``,
+  timm/models/resnet.py with timm/layers/cbam.py): ``convert_state_dict(sd, "timm")``.
 
 The converted ResNet state dicts load with ``strict=True`` into ``cbam.models.cbam_resnet18/34/50/101``
 (``cbam_resnet152`` of pytorchcv converts too, but CBAM Lab builds no 152-layer network) and give
@@ -31,7 +33,22 @@ Key layouts (one residual block shown; ``X`` is any of a BatchNorm's ``weight``,
 (pytorchcv numbers stages and units from 1; torchvision's blocks are numbered from 0, so
 ``stage2.unit1`` is ``layer2.0``.)
 
-Both sources feed the spatial convolution [max; avg] (max first), as does ``CBAM.authors``, which
+timm's ResNet is torchvision's layout too, and it places its attention block (``se``) exactly where
+the authors place CBAM: after the branch's last BatchNorm, before the shortcut is added. Inside it::
+
+    CBAM Lab                                 timm
+    layer1.0.cbam.channel_attention.fc1.weight   layer1.0.se.channel.fc1.weight   (C/r, C, 1, 1): a 1×1 conv
+    layer1.0.cbam.channel_attention.fc2.weight   layer1.0.se.channel.fc2.weight   (C, C/r, 1, 1)
+    layer1.0.cbam.spatial_attention.conv.weight  layer1.0.se.spatial.conv.conv.weight
+    layer1.0.cbam.spatial_attention.bn.X         layer1.0.se.spatial.conv.bn.X
+
+timm's MLP has no biases (unless built with ``mlp_bias=True``) and it feeds the spatial convolution
+[mean; max]. ``convert_state_dict(sd, "timm")`` gives weights for the default ``cbam_resnet*`` all the
+same: zero biases (the same function) and the kernels' two input channels swapped; with
+``mlp_bias=False, spatial_pool_order="avg-max"`` they load into ``cbam_resnet*(mlp_bias=False,
+spatial_pool_order="avg-max")``, timm's own variant, unchanged.
+
+The authors' and pytorchcv's networks feed the spatial convolution [max; avg] (max first), as does ``CBAM.authors``, which
 ``cbam.models`` uses; their MLPs are Linear layers with bias, C -> C // 16 -> C, and their spatial
 branch is a bias-free 7×7 convolution followed by BatchNorm, as ours. So the weights copy unchanged.
 For a network built with ``spatial_pool_order="avg-max"`` pass the same option to
@@ -244,14 +261,26 @@ _PYTORCHCV_RULES = _rules(
     (r"output\.(weight|bias)", lambda m: f"fc.{m[1]}"),
 )
 
+# timm's ResNet is torchvision's layout except inside ``se`` (its attention layer's name).
+_TIMM_RULES = _rules(
+    (r"conv1\.weight", _same),
+    (rf"bn1\.{_BN}", _same),
+    (rf"{_BLOCK}\.(?:conv[123]\.weight|bn[123]\.{_BN}|downsample\.0\.weight|downsample\.1\.{_BN})", _same),
+    (rf"({_BLOCK})\.se\.channel\.fc([12])\.(weight|bias)", lambda m: f"{m[1]}.cbam.channel_attention.fc{m[2]}.{m[3]}"),
+    (rf"({_BLOCK})\.se\.spatial\.conv\.conv\.weight", lambda m: f"{m[1]}.cbam.spatial_attention.conv.weight"),
+    (rf"({_BLOCK})\.se\.spatial\.conv\.bn\.({_BN})", lambda m: f"{m[1]}.cbam.spatial_attention.bn.{m[2]}"),
+    (r"fc\.(?:weight|bias)", _same),
+)
+
 SOURCES: dict[str, str] = {
     "official": "the authors' CBAM-ResNet (Jongchan/attention-module, MODELS/model_resnet.py)",
     "pytorchcv": "osmr's CBAM-ResNet in the pytorchcv package (pytorchcv/models/cbamresnet.py)",
+    "timm": "timm's ResNet with attn_layer='cbam' (timm/models/resnet.py, timm/layers/cbam.py)",
 }
-_RULES: dict[str, list[Rule]] = {"official": _OFFICIAL_RULES, "pytorchcv": _PYTORCHCV_RULES}
+_RULES: dict[str, list[Rule]] = {"official": _OFFICIAL_RULES, "pytorchcv": _PYTORCHCV_RULES, "timm": _TIMM_RULES}
 
-# The order in which both sources concatenate the two channel-pooled maps.
-_SOURCE_SPATIAL_POOL_ORDER = "max-avg"
+# The order in which each source concatenates the two channel-pooled maps.
+_SOURCE_SPATIAL_POOL_ORDER = {"official": "max-avg", "pytorchcv": "max-avg", "timm": "avg-max"}
 
 
 def _rename(key: str, rules: list[Rule]) -> str | None:
@@ -270,6 +299,7 @@ def convert_state_dict(
     source: str,
     *,
     spatial_pool_order: str = "max-avg",
+    mlp_bias: bool = True,
 ) -> dict[str, torch.Tensor]:
     """Convert a CBAM-ResNet state dict from ``source`` to the keys of ``cbam.models.cbam_resnet*``.
 
@@ -277,10 +307,12 @@ def convert_state_dict(
         state_dict: the source's state dict, with or without the ``module.`` prefix that
             ``nn.DataParallel`` adds, or a whole training checkpoint ``{"state_dict": ..., "epoch":
             ..., "best_prec1": ..., "optimizer": ...}`` (only its state dict is used).
-        source: "official" or "pytorchcv" (see ``SOURCES``).
+        source: "official", "pytorchcv" or "timm" (see ``SOURCES``).
         spatial_pool_order: the order in which the *target* network concatenates the spatial
-            poolings: "max-avg" (``CBAM.authors``, the default of ``cbam.models``) copies the
-            kernels as they are; "avg-max" swaps their 2 input channels.
+            poolings: "max-avg" (``CBAM.authors``, the default of ``cbam.models``) or "avg-max". When
+            it is not the source's own order, the kernels' 2 input channels are swapped.
+        mlp_bias: whether the target's MLP has biases (``cbam.models``' default). A source without
+            them (timm) then gets zero biases; False needs a source without biases.
 
     Returns:
         A new state dict, in the source's order, that loads with ``strict=True`` into the CBAM-ResNet
@@ -289,7 +321,8 @@ def convert_state_dict(
 
     Raises:
         ValueError: unknown source or pool order; a key that is not part of a CBAM-ResNet of that
-            source (the message names them); no CBAM weights at all; the authors' CIFAR variant.
+            source (the message names them); no CBAM weights at all; the authors' CIFAR variant;
+            ``mlp_bias=False`` for a source whose MLP has biases.
     """
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; valid sources: {', '.join(SOURCES)}")
@@ -324,11 +357,31 @@ def convert_state_dict(
         )
 
     converted = _with_num_batches_tracked(converted)
-    if spatial_pool_order != _SOURCE_SPATIAL_POOL_ORDER:
+    converted = _with_mlp_bias(converted, mlp_bias, SOURCES[source])
+    if spatial_pool_order != _SOURCE_SPATIAL_POOL_ORDER[source]:
         for key, tensor in converted.items():
             if key.endswith(".spatial_attention.conv.weight"):
-                converted[key] = tensor.flip(1)  # (1, 2, k, k): swap the [max; avg] input channels
+                converted[key] = tensor.flip(1)  # (1, 2, k, k): swap the two input maps
     return converted
+
+
+def _with_mlp_bias(state_dict: dict[str, torch.Tensor], mlp_bias: bool, source: str) -> dict[str, torch.Tensor]:
+    """A copy whose MLP weights are (out, in) matrices (timm's 1×1 kernels reshaped), with a bias after
+    each weight when ``mlp_bias`` (zeros where the source has none: the same function), and none otherwise."""
+    result: dict[str, torch.Tensor] = {}
+    for key, tensor in state_dict.items():
+        is_mlp = re.search(r"\.channel_attention\.fc[12]\.(weight|bias)$", key)
+        if is_mlp and key.endswith(".bias") and not mlp_bias:
+            raise ValueError(f"{key} is a bias of {source}'s MLP, but mlp_bias=False was asked for")
+        if is_mlp and key.endswith(".weight"):
+            tensor = tensor.reshape(tensor.shape[0], -1) if tensor.dim() == 4 else tensor
+            result[key] = tensor
+            bias_key = key[: -len("weight")] + "bias"
+            if mlp_bias:
+                result[bias_key] = state_dict.get(bias_key, torch.zeros(tensor.shape[0], dtype=tensor.dtype))
+        elif not (is_mlp and key.endswith(".bias")):
+            result[key] = tensor
+    return result
 
 
 def _with_num_batches_tracked(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

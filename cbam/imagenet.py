@@ -18,7 +18,7 @@ Two public sets of ImageNet weights exist for CBAM-ResNet-50 (``cbam.models.cbam
 4. a new download, when ``allow_download`` is true.
 
 A local file (1, 2, or an upload: ``from_uploaded_bytes``) may be pytorchcv's ``.pth``, the zip that
-the model store serves, the authors' checkpoint, or a state dict already in CBAM Lab's layout; the
+the model store serves, the authors' checkpoint, a timm ResNet-50 with CBAM, or a state dict in CBAM Lab's layout; the
 layout is recognised from the keys. Everything is read by ``cbam.checkpoints.load``
 (``weights_only=True``, size limit) and converted by ``cbam.compat.convert_state_dict``.
 
@@ -659,8 +659,8 @@ def detect_format(state_dict: Mapping[str, torch.Tensor]) -> str:
 
     Returns:
         "pytorchcv" (``features.stage1.unit1...``, ``output.weight``), "official" (the authors':
-        ``[module.]layer1.0.cbam.ChannelGate...``) or "cbam_lab" (already ours:
-        ``layer1.0.cbam.channel_attention...``).
+        ``[module.]layer1.0.cbam.ChannelGate...``), "timm" (a timm ResNet with ``attn_layer="cbam"``:
+        ``layer1.0.se.channel.fc1...``) or "cbam_lab" (already ours: ``layer1.0.cbam.channel_attention...``).
 
     Raises:
         CheckpointError: none of them; the message says what the keys look like.
@@ -672,6 +672,8 @@ def detect_format(state_dict: Mapping[str, torch.Tensor]) -> str:
         return "official"
     if any(".cbam.channel_attention." in key or ".cbam.spatial_attention." in key for key in keys):
         return "cbam_lab"
+    if any(".se.channel." in key or ".se.spatial." in key for key in keys):
+        return "timm"
     shown = ", ".join(list(state_dict)[:3])
     if any(key.startswith("layer1.") for key in keys):
         raise CheckpointError(
@@ -679,7 +681,8 @@ def detect_format(state_dict: Mapping[str, torch.Tensor]) -> str:
         )
     raise CheckpointError(
         f"these are not CBAM-ResNet weights: keys such as {shown} are neither pytorchcv's "
-        "(features.stage1.unit1..., output.weight) nor the authors' (module.layer1.0.cbam.ChannelGate...)"
+        "(features.stage1.unit1..., output.weight), the authors' (module.layer1.0.cbam.ChannelGate...) "
+        "nor timm's (layer1.0.se.channel.fc1...)"
     )
 
 

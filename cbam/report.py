@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from matplotlib.figure import Figure
+from torch import nn
 
 from . import explore, images, plots, zoo
 from .modules import CBAM
@@ -110,6 +111,8 @@ def inspect_image(
     out_dir: str | Path,
     *,
     model_name: str = "demo",
+    model: nn.Module | None = None,
+    card: zoo.ModelCard | None = None,
     layer: str | None = None,
     ratio: int | None = None,
     kernel: int | None = None,
@@ -118,11 +121,21 @@ def inspect_image(
 ) -> dict:
     """Write every figure, the trace and the statistics for ``image`` to ``out_dir``; return the summary.
 
+    The network is the zoo's ``model_name``, or ``model`` (already built, its CBAM blocks ``cbam.CBAM``,
+    e.g. after ``cbam.adopt``) described by ``card``: a ``zoo.ModelCard`` whose ``input_size``,
+    ``mean`` and ``std`` prepare the image and whose ``name``, ``title``, ``trained`` and
+    ``class_names`` (used when they number as many as the outputs) fill the summary.
+
     Raises ``images.ImageError`` for an unusable image, ``zoo.UnknownModelError`` for an unknown
-    model and ``ValueError`` for a layer the model does not have.
+    model and ``ValueError`` for a layer the model does not have, or a model without a card.
     """
     picture = images.load_image(image)
-    model, card = zoo.load_model(model_name)
+    if model is None:
+        model, card = zoo.load_model(model_name)
+    elif card is None:
+        raise ValueError("inspect_image(model=...) needs the card that describes it (card=...)")
+    else:
+        model_name = card.name
     x = images.to_tensor(picture, card.input_size, card.mean, card.std)
     pixels = images.tensor_to_display(picture, card.input_size)
     run = explore.run_network(model, x, device)
@@ -145,8 +158,12 @@ def inspect_image(
     rows = block_statistics(run)
     (out / "blocks.csv").write_text(explore.rows_to_csv(rows), encoding="utf-8")
 
-    top = run.probabilities[0].topk(min(5, run.probabilities.shape[-1]))
-    names = card.class_names or tuple(str(i) for i in range(run.probabilities.shape[-1]))
+    top5 = []
+    if run.logits.dim() == 2:  # (1, classes); a network that returns feature maps has no classes to rank
+        classes = run.probabilities.shape[-1]
+        top = run.probabilities[0].topk(min(5, classes))
+        names = card.class_names if len(card.class_names) == classes else tuple(str(i) for i in range(classes))
+        top5 = [{"class": names[i], "probability": round(p, 4)} for p, i in zip(top.values.tolist(), top.indices.tolist())]
     summary = {
         "image": str(image) if not isinstance(image, bytes) else "<bytes>",
         "image_size": list(picture.size),
@@ -161,7 +178,7 @@ def inspect_image(
         "notes": choice.notes,
         "device": timed.device,
         "milliseconds": timed.milliseconds,
-        "top5": [{"class": names[i], "probability": round(p, 4)} for p, i in zip(top.values.tolist(), top.indices.tolist())],
+        "top5": top5,
         "blocks": rows,
         "files": [*written, "trace.npz", "blocks.csv", "summary.json"],
     }

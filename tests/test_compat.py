@@ -478,9 +478,14 @@ def test_official_rejects_plain_resnet_and_cifar_variant(official18):
 
 
 def test_unknown_source_lists_the_valid_ones(official18):
-    with pytest.raises(ValueError, match="unknown source 'timm'.*official, pytorchcv"):
-        convert_state_dict(official18.state_dict(), "timm")
-    assert set(SOURCES) == {"official", "pytorchcv"}
+    with pytest.raises(ValueError, match="unknown source 'keras'.*official, pytorchcv, timm"):
+        convert_state_dict(official18.state_dict(), "keras")
+    assert set(SOURCES) == {"official", "pytorchcv", "timm"}
+
+
+def test_mlp_bias_false_refuses_a_source_with_biases(official18):
+    with pytest.raises(ValueError, match="bias of the authors'.*mlp_bias=False"):
+        convert_state_dict(official18.state_dict(), "official", mlp_bias=False)
 
 
 def test_not_a_state_dict_is_rejected():
@@ -534,3 +539,42 @@ def test_pytorchcv_rejects_unknown_keys():
         convert_state_dict(bad, "pytorchcv")
     with pytest.raises(ValueError, match="cannot be converted"):
         convert_state_dict(source, "official")
+
+
+# --------------------------------------------------------------------------------------------
+# source="timm": the real package, ResNets built with attn_layer="cbam", no pretrained weights
+# --------------------------------------------------------------------------------------------
+
+
+def _timm_net(depth: int) -> nn.Module:
+    timm = pytest.importorskip("timm")
+    return timm.create_model(f"resnet{depth}", pretrained=False, block_args={"attn_layer": "cbam"})
+
+
+@pytest.mark.parametrize("depth", [18, 50])
+def test_timm_gives_the_same_logits_in_the_default_network_and_in_timms_variant(depth):
+    reference = randomize_(_timm_net(depth), seed=depth + 2)
+    x = _image(1, seed=depth + 2)
+    expected = _logits(reference, x)
+    # the default cbam_resnet*: zero biases added, the kernels' [mean; max] inputs swapped to [max; mean]
+    default = convert_state_dict(reference.state_dict(), "timm")
+    assert not default["layer1.0.cbam.channel_attention.fc1.bias"].any()
+    _assert_same_logits(_logits(_ours_with(default, depth), x), expected)
+    # timm's own variant, weights unchanged
+    faithful = convert_state_dict(reference.state_dict(), "timm", mlp_bias=False, spatial_pool_order="avg-max")
+    assert torch.equal(faithful["layer2.1.cbam.spatial_attention.conv.weight"],
+                       reference.state_dict()["layer2.1.se.spatial.conv.conv.weight"])
+    ours = _ours_with(faithful, depth, mlp_bias=False, spatial_pool_order="avg-max")
+    _assert_same_logits(_logits(ours, x), expected)
+
+
+def test_timm_34_loads_strictly_and_foreign_timm_keys_are_named():
+    source = _timm_net(34).state_dict()
+    ours = checkpoints.load_into(cbam_resnet34(), convert_state_dict(source, "timm"))
+    assert torch.equal(ours.layer3[5].cbam.channel_attention.fc2.weight,
+                       source["layer3.5.se.channel.fc2.weight"].flatten(1))
+    deep_stem = {**source, "conv1.0.weight": torch.zeros(32, 3, 3, 3)}  # resnet50d and friends
+    with pytest.raises(ValueError, match=r"1 key\(s\).*conv1\.0\.weight"):
+        convert_state_dict(deep_stem, "timm")
+    with pytest.raises(ValueError, match="no CBAM weights"):
+        convert_state_dict(pytest.importorskip("timm").create_model("resnet18").state_dict(), "timm")

@@ -398,6 +398,7 @@ def test_detect_format():
     assert imagenet.detect_format({"module.layer1.0.cbam.ChannelGate.mlp.1.weight": tensor}) == "official"
     assert imagenet.detect_format({"layer1.0.cbam.SpatialGate.spatial.bn.bias": tensor}) == "official"
     assert imagenet.detect_format({"layer1.0.cbam.channel_attention.fc1.weight": tensor}) == "cbam_lab"
+    assert imagenet.detect_format({"layer1.0.se.spatial.conv.bn.bias": tensor}) == "timm"
     with pytest.raises(CheckpointError, match="ResNet without CBAM blocks"):
         imagenet.detect_format({"conv1.weight": tensor, "layer1.0.conv1.weight": tensor})
     with pytest.raises(CheckpointError, match="not CBAM-ResNet weights: keys such as encoder.weight"):
