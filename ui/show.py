@@ -56,7 +56,7 @@ def picture(view: Picture | None, *, key: str | None = None, width: int | str = 
     """An RGB view, its colour bar under it, and its PNG download."""
     if view is None:
         return
-    st.image(view.rgb, caption=view.caption, width=width)
+    st.image(view.rgb, caption=view.caption, width=width, output_format="JPEG")
     if view.colorbar is not None:
         chart(view.colorbar, key=f"{key or id(view)}.colorbar", download=False)
     if key is not None and view.png is not None:

@@ -108,8 +108,10 @@ def _image_controls() -> None:
 
 
 def _show_current_image() -> None:
-    pixels, description = cache.decode(lab().image_bytes)
-    st.sidebar.image(pixels, caption=f"{lab().image_label} · {description}", width="stretch")
+    state = lab()
+    _, description = cache.decode(state.image_bytes)
+    st.sidebar.image(cache.thumbnail(state.image_key, state.image_bytes), caption=f"{state.image_label} · {description}",
+                     width="stretch")
 
 
 def _block_label(model_name: str, layer: str, run) -> str:
@@ -163,6 +165,7 @@ def _sliders(block: CBAM, model_name: str, layer: str) -> tuple[int, int]:
 
 def render() -> Current:
     """Draw the shared controls and return what this run shows."""
+    cache.set_threads()
     ensure_defaults()
     links.read(set_image)
     state, sidebar = lab(), st.sidebar
