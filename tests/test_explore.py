@@ -142,7 +142,7 @@ def test_relative_change_and_csv():
 def test_every_sample_image_loads_and_has_a_licence():
     gallery = samples.sample_images()
     assert len(gallery) >= 6
-    assert {s.kind for s in gallery} == {"photo", "synthetic"}
+    assert {s.kind for s in gallery} == {"task", "photo", "synthetic"}
     licences = (samples.SAMPLES_DIR / "LICENSES.md").read_text()
     for sample in gallery:
         image = images.load_image(sample.path)
@@ -180,3 +180,36 @@ def test_a_network_run_can_be_traced_again_with_autograd_on():
     block = model.get_submodule("stages.1.cbam")
     t = trace(block, run.traces["stages.1.cbam"].x)
     torch.testing.assert_close(t.out, run.traces["stages.1.cbam"].out)
+
+
+def test_timed_trace_measures_the_steps_without_touching_the_shared_block():
+    """Step times come from the trace record (the modules measure themselves while traced): nothing is
+    attached to the block, so sessions may time one shared block from several threads at once."""
+    import threading
+
+    torch.manual_seed(0)
+    block = CBAM(32, 4, 5).eval()
+    before = {name: dict(m.__dict__) for name, m in block.named_modules()}
+    x = torch.randn(1, 32, 16, 16)
+    results, errors = [None] * 4, []
+
+    def work(i: int) -> None:
+        try:
+            results[i] = explore.timed_trace(block, x, "cpu", repeats=5)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for timed in results:
+        assert list(timed.milliseconds) == ["channel attention", "spatial attention", "whole block"]
+        assert all(ms > 0 for ms in timed.milliseconds.values())
+        assert timed.milliseconds["whole block"] >= timed.milliseconds["spatial attention"]
+        assert torch.equal(timed.trace.out, results[0].trace.out)
+    assert {name: dict(m.__dict__) for name, m in block.named_modules()}.keys() == before.keys()
+    for name, module in block.named_modules():
+        assert not module._forward_hooks and not module._forward_pre_hooks, name

@@ -281,7 +281,8 @@ def bars(series: Mapping[str, np.ndarray], *, title: str, x_title: str, y_title:
     if rule is not None:
         layer.append({"mark": {"type": "rule", "strokeDash": [4, 3], "color": "#555"}, "encoding": {"y": {"datum": rule}}})
     spec = {"title": title, "data": {"name": "main"}, "height": height,
-            "transform": [{"calculate": name_expr, "as": "name"}], "layer": layer}
+            "transform": [{"calculate": name_expr, "as": "name"}], "layer": layer,
+            "autosize": {"type": "fit-x", "contains": "padding"}}  # the plot keeps its height; the width follows the page
     return Chart(spec, {"main": table}, select=select)
 
 

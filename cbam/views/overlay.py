@@ -118,5 +118,6 @@ def colorbar(scale: Scale, label: str, *, width: int = 260) -> Chart:
             "tooltip": [{"field": "v", "type": "quantitative", "title": label, "format": ".3f"}],
         },
         "config": {"view": {"stroke": None}},
+        "autosize": {"type": "pad"},  # the bar keeps its 14 px; the axis comes below it
     }
     return Chart(spec, {"main": {"v": values, "v2": values + step}})
