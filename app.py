@@ -20,6 +20,7 @@ st.set_page_config(page_title="CBAM Lab", page_icon=":material/visibility:", lay
 
 PAGES = [
     st.Page("pages/start.py", title="Start here", icon=":material/school:", default=True),
+    st.Page("pages/steps.py", title="Step by step", icon=":material/directions_walk:"),
     st.Page("pages/channel.py", title="Channel attention", icon=":material/bar_chart:"),
     st.Page("pages/spatial.py", title="Spatial attention", icon=":material/grid_on:"),
     st.Page("pages/full.py", title="Full CBAM", icon=":material/hub:"),

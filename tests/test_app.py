@@ -391,3 +391,21 @@ def test_the_first_view_pairs_the_demo_with_a_shapes_image_and_says_when_they_do
     assert any("learned the shapes task" in i.value and "no right answer" in i.value for i in at.info)
     go(at, "pages/layers.py")
     assert any("learned the shapes task" in i.value for i in at.info)
+
+
+def test_the_guided_walk_goes_through_the_ten_steps_and_follows_a_lesson_link():
+    at = app_with_link(step="7")
+    go(at, "pages/steps.py")
+    assert at.header[0].value.startswith("7 · Squeeze across channels")
+    assert at.query_params["step"] == "7"
+    seen = [at.header[0].value]
+    while not at.button(key="steps.next").disabled:
+        at.button(key="steps.next").click().run()
+        assert not at.exception and not at.error
+        seen.append(at.header[0].value)
+    assert [h.split(" · ")[0] for h in seen] == ["7", "8", "9", "10"]
+    at.button(key="steps.back").click().run()
+    assert at.header[0].value.startswith("9 · ") and at.query_params["step"] == "9"
+    assert at.latex and at.info  # the equation and the live numbers
+    go(at, "pages/channel.py")
+    assert "step" not in at.query_params  # only the guided page carries its step

@@ -253,3 +253,31 @@ def test_hovering_ms_shows_a_position_and_its_value_and_a_click_moves_the_window
     assert any(f"{ms:.4f}" in k.replace("\n", "") for k in page.locator("[data-testid='stMain'] .katex-html").all_inner_texts())
     page.screenshot(path=str(SHOTS / "spatial-clicked.png"), full_page=True)
     page.close()
+
+
+def test_the_guided_walk_follows_a_lesson_link_the_arrow_keys_and_a_click_on_the_diagram(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.goto(f"{server}/steps?step=5")
+    wait_until_idle(page)
+
+    def header() -> str:
+        return page.locator("[data-testid='stMain'] h2").first.inner_text()
+
+    assert header().startswith("5 · The channel weights Mc"), header()
+    page.locator("[data-testid='stMain'] h1").click()  # focus the page, not a widget
+    page.keyboard.press("ArrowRight")
+    wait_until_idle(page)
+    assert header().startswith("6 · "), header()
+    assert "step=6" in page.url
+    page.keyboard.press("ArrowLeft")
+    wait_until_idle(page)
+    assert header().startswith("5 · "), header()
+    diagram = page.locator(".st-key-steps-diagram svg.marks")
+    box = diagram.bounding_box()
+    # the boxes: channel attention's six on the top row, spatial attention's four below; aim at the 9th (Ms)
+    page.mouse.click(box["x"] + box["width"] * (2 * 1.2 + 0.5 + 0.1) / 7.2, box["y"] + box["height"] * (1.35 + 0.1) / 1.9)
+    wait_until_idle(page)
+    assert header().startswith("9 · Sigmoid: the spatial mask Ms"), header()
+    assert page_problems(page) == []
+    page.screenshot(path=str(SHOTS / "9-step-by-step.png"), full_page=True)
+    page.close()

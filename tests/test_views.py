@@ -232,3 +232,31 @@ def test_report_views_match_what_inspect_writes(tmp_path):
     _, t = traced()
     assert set(report.channel_plots(t)) >= {"most_and_least", "channel_weights"}
     assert views.Chart is Chart
+
+
+def test_every_step_of_the_guided_walk_has_its_views_and_live_numbers():
+    from cbam.views import steps
+
+    block, t = traced(channels=16)
+    photo = np.full((40, 60, 3), 100, np.uint8)
+    assert steps.available(block) == list(range(10))
+    for index in range(10):
+        views_ = steps.step_views(index, t, block, photo)
+        assert views_ and all(isinstance(v, (Chart, views.Picture)) for v in views_)
+        text = steps.numbers(index, t, block)
+        assert "**" in text  # at least one live number, in bold
+    most = int(t.channel_weights[0].argmax())
+    n = explore.channel_computation(block, t, most)
+    assert f"{n['channel_weight']:.4f}" in steps.numbers(3, t, block)  # Eq. 2's numbers of the most attended channel
+    row, col = spatial.mask_peak(t)
+    assert f"{float(t.spatial_mask[0, 0, row, col]):.4f}" in steps.numbers(8, t, block)
+    assert steps.available(CBAM(16, 4, spatial=False)) == list(range(6))  # channel attention only
+
+
+def test_the_diagram_lights_the_current_step_and_lets_each_box_be_clicked():
+    from cbam.views import steps
+
+    chart = steps.diagram(4)
+    table = chart.table()
+    assert len(table["step"]) == 10 and list(table["current"]).index(1) == 4
+    assert chart.select == "step" and chart.spec["layer"][0]["params"][0]["select"]["fields"] == ["step"]

@@ -1,4 +1,4 @@
-"""Lesson links: the URL carries the sample, model, layer, r, k, device and opacity, and can hide controls.
+"""Lesson links: the URL carries the sample, model, layer, r, k, device, opacity and guided step, and can hide controls.
 
 ``/spatial?sample=cat.jpg&model=demo&layer=stages.3.cbam&r=16&k=7&alpha=0.55&hide=model,ratio``
 """
@@ -15,8 +15,9 @@ from ui.state import lab
 # Controls a lesson link can hide from students (``?hide=model,layer``), and their sidebar labels.
 HIDEABLE = {"image": "Image", "model": "Model", "device": "Device", "layer": "Layer",
             "ratio": "Reduction ratio r", "kernel": "Spatial kernel size k"}
-# The query parameters a lesson link carries (the page is the URL's path).
-PARAMS = ("sample", "model", "layer", "r", "k", "device", "alpha", "hide")
+# The query parameters a lesson link carries (the page is the URL's path; ``step`` only on /steps,
+# where the page writes it).
+PARAMS = ("sample", "model", "layer", "r", "k", "device", "alpha", "hide", "step")
 
 
 def hidden(name: str) -> bool:
@@ -58,6 +59,11 @@ def read(set_image) -> None:
             state.alpha = min(1.0, max(0.0, float(params["alpha"])))
         except ValueError:
             ignored.append("alpha")
+    if "step" in params:
+        try:
+            state.step = max(0, int(params["step"]) - 1)  # checked against the block's steps by the page
+        except ValueError:
+            ignored.append("step")
     if "hide" in params:
         state.hidden = tuple(h for h in params["hide"].split(",") if h in HIDEABLE)
     if ignored:

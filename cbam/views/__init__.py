@@ -6,11 +6,11 @@
     >>> chart.vega_lite()["datasets"]["main"][0]     # {'series': 0, 'i': 0, 'label': 12, ...}
     >>> chart.png.draw()                             # the matplotlib figure of the same numbers
 
-``channel``, ``spatial`` and ``network`` hold the views of each page; ``overlay`` colours maps over
+``channel``, ``spatial`` and ``network`` hold the views of each page, ``steps`` the guided walk; ``overlay`` colours maps over
 the photo with NumPy; ``base`` defines ``Chart``, ``Picture`` and the colour scales.
 """
 
-from . import base, channel, network, overlay, spatial
+from . import base, channel, network, overlay, spatial, steps
 from .base import Chart, Picture, Scale, ViewError
 
-__all__ = ["Chart", "Picture", "Scale", "ViewError", "base", "channel", "network", "overlay", "spatial"]
+__all__ = ["Chart", "Picture", "Scale", "ViewError", "base", "channel", "network", "overlay", "spatial", "steps"]

@@ -59,7 +59,8 @@ def mask(t: CBAMTrace, *, select: str | None = "position") -> Chart:
     """Ms = σ(conv output), in (0, 1) on a fixed scale; a click selects a position (fields x, y)."""
     values = finite(t.spatial_mask[0, 0], "Ms")
     (shown,), step = fit_cells([values])
-    chart = heatmaps({"Ms": shown}, Scale.unit(), value="Ms", title="Ms = σ(conv output): click a position",
+    title = "Ms = σ(conv output)" + (": click a position" if select and step == 1 else "")
+    chart = heatmaps({"Ms": shown}, Scale.unit(), value="Ms", title=title,
                      step=step, select=select if step == 1 else None)
     return Chart(chart.spec, chart.tables, _mask_png(t), select=chart.select)
 
