@@ -44,6 +44,8 @@ st.image(pipeline_png(), width="stretch", caption="The CBAM pipeline: channel at
 
 st.subheader("What each page shows")
 st.markdown(
+    "- **Step by step** — a guided walk through the ten steps, one at a time, with each step's equation and "
+    "its live numbers for your image (← / → to move).\n"
     "- **Channel attention** — the feature maps F of the chosen block, the two pooled descriptors, the shared "
     "MLP's hidden layer and outputs, the weights Mc (sorted and unsorted), F' beside F, and one channel's "
     "computation with its live numbers. Move **r** to change the MLP's width.\n"
