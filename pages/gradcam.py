@@ -29,8 +29,8 @@ def partner(card: zoo.ModelCard) -> str | None:
 
 
 names = [state.model_name] + ([partner(state.card)] if partner(state.card) else [])
-class_names = state.card.class_names or tuple(str(i) for i in range(1000))
 run = page.network_run(state)
+class_names = page.class_names(state.card, run.probabilities.shape[-1])  # indices when the names are unknown
 predicted = int(run.probabilities[0].argmax())
 # The labels as a dict's lookup, not a lambda: Streamlit keeps a widget's format_func in the session,
 # and a lambda would keep this page's globals (the models below) alive with it.
