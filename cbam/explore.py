@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +45,7 @@ __all__ = [
     "rows_to_csv",
     "trace_npz",
     "grad_cam_view",
+    "GradCamView",
     "available_devices",
     "feature_stride",
 ]
@@ -362,19 +364,40 @@ def outputs_of(blocks: dict[str, CBAM], x: torch.Tensor) -> dict[str, torch.Tens
     return {name: block(x)[0].cpu() for name, block in blocks.items()}
 
 
-def grad_cam_view(model: nn.Module, x: torch.Tensor, class_idx: int | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Grad-CAM of ``model`` on one image ``x`` (1, 3, H, W) at its default layer, for ``class_idx``
-    (default: the predicted class). Returns the (h, w) map, the class probabilities and the class."""
-    from .gradcam import grad_cam
+class GradCamView(NamedTuple):
+    """What ``grad_cam_view`` returns."""
+
+    heat: torch.Tensor  # (h, w), at the layer's resolution
+    probabilities: torch.Tensor  # (classes,)
+    class_idx: int
+    layer: str  # the qualified name of the layer Grad-CAM looked at
+    size: tuple[int, int]  # (h, w) of that layer's output
+
+
+def grad_cam_view(model: nn.Module, x: torch.Tensor, class_idx: int | None = None) -> GradCamView:
+    """Grad-CAM of ``model`` on one image ``x`` (1, 3, H, W) at its default layer (``gradcam.target_layer``:
+    ``layer4``, ``stages[-1]`` or, in any other network, its last feature map before the classifier), for
+    ``class_idx`` (default: the predicted class).
+
+    Raises:
+        ValueError: the model does not return class scores (1, classes), or no layer fits (the message
+            says why).
+    """
+    from .gradcam import grad_cam, target_layer
 
     device = next(model.parameters()).device
     x = x.to(device)
     with torch.no_grad():
-        probabilities = torch.softmax(model(x).float(), dim=-1)[0].cpu()
+        logits = model(x)
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(f"Grad-CAM needs class scores of shape (1, classes); the network returns {shape}")
+    probabilities = torch.softmax(logits.float(), dim=-1)[0].cpu()
     if class_idx is None:
         class_idx = int(probabilities.argmax())
-    heat = grad_cam(model, x, class_idx=class_idx)[0].detach().cpu()
-    return heat, probabilities, class_idx
+    name, layer = target_layer(model, x)
+    heat = grad_cam(model, x, layer, class_idx=class_idx)[0].detach().cpu()
+    return GradCamView(heat, probabilities, class_idx, name, tuple(heat.shape))
 
 
 def trace_npz(t: CBAMTrace) -> bytes:

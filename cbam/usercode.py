@@ -35,7 +35,7 @@ from .checkpoints import CheckpointError
 from .compat import convert_state_dict
 from .zoo import IMAGENET_MEAN, IMAGENET_STD, ModelCard
 
-__all__ = ["ModelCodeError", "parse_spec", "load_model_code", "load_weights", "network_from_code",
+__all__ = ["ModelCodeError", "one_line", "parse_spec", "load_model_code", "load_weights", "network_from_code",
            "model_from_weights", "LAYOUTS"]
 
 LAYOUTS: dict[str, str] = {
@@ -51,8 +51,15 @@ class ModelCodeError(ValueError):
     """The user's network could not be built; the message (one line) says why, ``kind`` which case."""
 
     def __init__(self, kind: str, message: str) -> None:
-        super().__init__("; ".join(line.strip(" -") for line in str(message).splitlines() if line.strip()))
+        super().__init__(one_line(message))
         self.kind = kind
+
+
+def one_line(message: object) -> str:
+    """A message of several lines (e.g. a ``CheckpointError`` listing keys) on one: "a:\\n- b\\n- c" → "a: b; c"."""
+    lines = [line.strip(" -") for line in str(message).splitlines() if line.strip()]
+    return "".join(line if i == 0 else (" " if lines[i - 1].endswith(":") else "; ") + line
+                   for i, line in enumerate(lines))
 
 
 def parse_spec(spec: str) -> tuple[Path, str]:

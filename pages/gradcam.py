@@ -29,8 +29,8 @@ def partner(card: zoo.ModelCard) -> str | None:
 
 
 names = [state.model_name] + ([partner(state.card)] if partner(state.card) else [])
-class_names = state.card.class_names or tuple(str(i) for i in range(1000))
 run = page.network_run(state)
+class_names = page.class_names(state.card, run.probabilities.shape[-1])  # indices when the names are unknown
 predicted = int(run.probabilities[0].argmax())
 # The labels as a dict's lookup, not a lambda: Streamlit keeps a widget's format_func in the session,
 # and a lambda would keep this page's globals (the models below) alive with it.
@@ -46,11 +46,17 @@ for column, name in zip(columns, names):
     with column:
         model, card = cache.model(name)
         _, pixels = cache.model_input(name, state.image_key)
-        heat, probabilities, _ = cache.grad_cam(name, state.image_key, int(class_idx))
         st.subheader(("With CBAM: " if cbam_blocks(model) else "Without attention: ") + card.title)
-        st.metric(f"P({class_names[class_idx]})", f"{float(probabilities[class_idx]):.1%}")
-        show.picture(show.build(views.grad_cam, photo, heat, pixels=pixels,
+        try:
+            view = cache.grad_cam(name, state.image_key, int(class_idx))
+        except ValueError as error:
+            st.error(f"Grad-CAM cannot be computed for this network: {error}.", icon=":material/error:")
+            continue
+        st.metric(f"P({class_names[class_idx]})", f"{float(view.probabilities[class_idx]):.1%}")
+        show.picture(show.build(views.grad_cam, photo, view.heat, pixels=pixels,
                                 title=f"Grad-CAM for '{class_names[class_idx]}'"), key=f"gradcam_{name}")
+        h, w = view.size
+        st.caption(f"Grad-CAM of layer `{view.layer}` ({h}×{w} positions).")
 st.caption(page.photo_note(state, 1).split(" One feature-map pixel")[0])
 if len(names) == 1:
     st.caption("A side-by-side comparison needs a network without attention trained on the same task; "

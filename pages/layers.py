@@ -19,10 +19,10 @@ if not state.layers:
 run = page.network_run(state)
 st.caption(f"One forward pass of {state.card.title} on {run.device.upper()}: {run.seconds * 1000:.0f} ms, "
            f"{len(run.traces)} CBAM blocks traced.")
-if state.card.class_names:
-    top = run.probabilities[0].topk(min(5, len(state.card.class_names)))
-    st.markdown("**Prediction:** " + ", ".join(
-        f"{state.card.class_names[i]} ({p:.1%})" for p, i in zip(top.values.tolist(), top.indices.tolist())))
+names = page.class_names(state.card, run.probabilities.shape[-1])  # indices when the names are unknown
+top = run.probabilities[0].topk(min(5, len(names)))
+st.markdown("**Prediction:** " + ", ".join(
+    f"{names[i]} ({p:.1%})" for p, i in zip(top.values.tolist(), top.indices.tolist())))
 
 masks = {name: t.spatial_mask[0, 0] for name, t in run.traces.items() if t.spatial_mask is not None}
 if masks:

@@ -281,3 +281,21 @@ def test_the_guided_walk_follows_a_lesson_link_the_arrow_keys_and_a_click_on_the
     assert page_problems(page) == []
     page.screenshot(path=str(SHOTS / "9-step-by-step.png"), full_page=True)
     page.close()
+
+
+def test_your_own_model_on_layer_by_layer(browser):
+    """``streamlit run app.py -- --model-code docs/examples/my_cbam_net.py:build``: the README's example,
+    opened on /layers as a user would. Its screenshot is artifacts/screenshots/own-model-layers.png."""
+    args = ("--model-code", "docs/examples/my_cbam_net.py:build", "--input-size", "128")
+    with running_app("streamlit-own-model.log", args=args) as app:
+        page = browser.new_page(viewport={"width": 1400, "height": 2000})
+        page.goto(f"{app.url}/layers")
+        wait_until_idle(page)
+        assert page.get_by_role("combobox", name="Model").input_value() == "Your model: build() of my_cbam_net.py"
+        assert page_problems(page) == []
+        assert drawn_views(page) >= 5  # four masks and the channel heatmap at least
+        main = page.locator("[data-testid='stMain']").inner_text()
+        assert "4 CBAM blocks traced" in main and "Prediction: class " in main.replace("**", "")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "own-model-layers.png"))
+        page.close()

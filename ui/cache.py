@@ -22,6 +22,7 @@ from cbam import explore, images, zoo
 from cbam.explore import BlockChoice, NetworkRun, TimedTrace
 from cbam.modules import CBAM
 from cbam.views import overlay
+from ui import own_model
 from ui.state import lab
 
 THREADS = int(os.environ.get("CBAM_LAB_TORCH_THREADS", "1"))
@@ -44,9 +45,20 @@ def _zoo_model(name: str) -> tuple[torch.nn.Module, zoo.ModelCard]:
 
 
 def model(name: str) -> tuple[torch.nn.Module, zoo.ModelCard]:
-    """A model of the zoo (shared by every session), or one this session made (Training Lab, uploads)."""
+    """A model of the zoo or the server's own (--model-code; both shared by every session), or one this
+    session made (Training Lab, uploads)."""
     own = lab().session_models
-    return own[name] if name in own else _zoo_model(name)
+    if name in own:
+        return own[name]
+    server = own_model.loaded()
+    if server is not None and name == server.name:
+        return server.model, server.card
+    return _zoo_model(name)
+
+
+def in_zoo(name: str) -> bool:
+    """Whether ``name`` is a bundled model (not the server's own, not one of this session's)."""
+    return name in {card.name for card in zoo.model_cards()}
 
 
 def new_session_model_name() -> str:
@@ -132,8 +144,9 @@ def comparison(kind: str, model_name: str, image_key: str, layer: str, ratio: in
 
 
 @st.cache_resource(max_entries=8, show_spinner="Computing Grad-CAM…")
-def grad_cam(model_name: str, image_key: str, class_idx: int):
-    """Grad-CAM of a copy of the model: it hooks the model's last stage, and the shared model is never changed."""
+def grad_cam(model_name: str, image_key: str, class_idx: int) -> explore.GradCamView:
+    """Grad-CAM of a copy of the model: it hooks the model's last stage, and the shared model is never changed.
+    Raises ValueError when the network has no layer Grad-CAM can use (the message says why)."""
     x, _ = model_input(model_name, image_key)
     return explore.grad_cam_view(copy.deepcopy(model(model_name)[0]), x, class_idx)
 

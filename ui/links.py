@@ -10,6 +10,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import streamlit as st
 
 from cbam import samples, zoo
+from ui import own_model
 from ui.state import lab
 
 # Controls a lesson link can hide from students (``?hide=model,layer``), and their sidebar labels.
@@ -40,7 +41,8 @@ def read(set_image) -> None:
         except KeyError:
             ignored.append("sample")
     if "model" in params:
-        if params["model"] in {c.name for c in zoo.model_cards()}:  # a session's own models cannot travel
+        server = own_model.loaded()  # the server's own model (--model-code) travels; a session's cannot
+        if params["model"] in {c.name for c in zoo.model_cards()} | ({server.name} if server else set()):
             state.model = params["model"]
         else:
             ignored.append("model")

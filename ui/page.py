@@ -8,7 +8,7 @@ import sys
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from cbam import data, samples, zoo
+from cbam import data, imagenet, samples, zoo
 from cbam.explore import BlockChoice, TimedTrace
 from cbam.views import network
 from ui import cache, links, sidebar
@@ -48,8 +48,8 @@ def effective_block(state: Current) -> tuple[str, int, int, bool]:
     exists (e.g. the ablation variants), that model is used, whole: its own features and weights.
     Otherwise the chosen model, whose block ``cache.block`` rebuilds for r and k."""
     block = state.block
-    in_zoo = state.model_name not in lab().session_models
-    if in_zoo and state.card.trained and (state.ratio, state.kernel) != (block.reduction_ratio, block.kernel_size):
+    changed = (state.ratio, state.kernel) != (block.reduction_ratio, block.kernel_size)
+    if changed and cache.in_zoo(state.model_name) and state.card.trained:
         variant = zoo.find_variant(state.model_name, state.ratio, state.kernel)
         if variant is not None and variant != state.model_name:
             return variant, state.ratio, state.kernel, True
@@ -102,9 +102,16 @@ def fit_note(state: Current) -> None:
         st.info("This model learned the shapes task (the shape of the one red object among distractors), so on this "
                 "image its attention has no right answer. Choose the sample “Shapes task…”, an image from "
                 "*The shapes task* page, or, for photos, CBAM-ResNet-50 (ImageNet).", icon=":material/lightbulb:")
-    elif state.card.trained and state.card.class_names != data.CLASS_NAMES and kind == "task":
+    elif state.card.trained and state.card.class_names == tuple(imagenet.IMAGENET_CLASSES) and kind == "task":
         st.info("This network learned ImageNet photos; a shapes-task image is far from what it saw. The demo model "
                 "learned this task.", icon=":material/lightbulb:")
+
+
+def class_names(card: zoo.ModelCard, classes: int) -> tuple[str, ...]:
+    """The names of a model's ``classes`` outputs: its card's when they fit, else "class 0", "class 1", …"""
+    if len(card.class_names) == classes:
+        return tuple(card.class_names)
+    return tuple(f"class {i}" for i in range(classes))
 
 
 def comparison(kind: str, state: Current) -> dict:

@@ -10,13 +10,16 @@ import streamlit as st
 
 from cbam import cbam_blocks, explore, imagenet, images, samples, zoo
 from cbam.modules import CBAM
-from ui import cache, links, weights_panel
+from ui import cache, links, own_model, weights_panel
 from ui.state import lab, mirrored
 
 KERNEL_CHOICES = explore.kernel_sizes(11)
 """The values of the k slider."""
 
 DEVICE_NAMES = {"cpu": "CPU", "cuda": "CUDA (GPU)", "mps": "MPS (Apple GPU)"}
+
+UPLOAD_WEIGHTS = "+upload-weights"
+"""The Model select's last entry, "Upload weights…" (no model has this name): opens ui/weights_panel.py."""
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,13 @@ class Current:
 
 
 def ratio_choices(block: CBAM) -> list[int]:
-    """The values of the r slider for ``block``: the sensible ratios and the block's own."""
-    return sorted({*explore.sensible_ratios(block.channels), block.reduction_ratio})
+    """The values of the r slider for ``block``: the sensible ratios and the block's own, one r per hidden
+    width (an adopted block's own r, C // hidden, need not be a power of two: for C = 21 and 2 hidden units
+    it is 10, and r = 8 would give the same MLP, so 8 is left out)."""
+    own = block.reduction_ratio
+    width = explore.hidden_width(block.channels, own)
+    return sorted({r for r in explore.sensible_ratios(block.channels)
+                   if explore.hidden_width(block.channels, r) != width} | {own})
 
 
 def set_image(image_bytes: bytes, label: str) -> bool:
@@ -67,8 +75,9 @@ def ensure_defaults() -> None:
     if not state.image_bytes:
         sample = samples.get_sample(state.sample)
         set_image(sample.path.read_bytes(), sample.title)
-    if not state.model:
-        state.model = zoo.model_cards()[0].name
+    if not state.model:  # the server's own model (--model-code) when it has one, else the zoo's first
+        server = own_model.loaded()
+        state.model = server.name if server is not None else zoo.model_cards()[0].name
 
 
 def show_image_error() -> None:
@@ -90,7 +99,8 @@ def _image_controls() -> None:
             set_image(chosen.path.read_bytes(), chosen.title)
         sidebar.caption(f"{chosen.credit} — {chosen.licence}")
     elif state.source == "Upload":
-        upload = sidebar.file_uploader("Image", type=list(images.SUPPORTED_EXTENSIONS), key="w.upload")
+        upload = sidebar.file_uploader("Image", type=list(images.SUPPORTED_EXTENSIONS), key="w.upload",
+                                       max_upload_size=images.DEFAULT_MAX_BYTES // 2**20)
         if upload is not None and upload.file_id != state.upload_id:
             state.upload_id = upload.file_id
             if upload.size > images.DEFAULT_MAX_BYTES:
@@ -122,20 +132,38 @@ def _block_label(model_name: str, layer: str, run) -> str:
     return f"{layer} · {block.channels} ch"
 
 
+def model_cards() -> dict[str, zoo.ModelCard]:
+    """The models this session can choose: the server's own (--model-code), the zoo's, the session's."""
+    server = own_model.loaded()
+    return ({server.name: server.card} if server is not None else {}) | {c.name: c for c in zoo.model_cards()} | {
+        name: card for name, (_, card) in lab().session_models.items()}
+
+
 def _model_select() -> tuple[str, zoo.ModelCard]:
     state, sidebar = lab(), st.sidebar
-    cards = {c.name: c for c in zoo.model_cards()} | {name: card for name, (_, card) in state.session_models.items()}
+    cards = model_cards()
+    if state.model == UPLOAD_WEIGHTS:  # chosen: the panel takes the file; a usable model stays selected meanwhile
+        state.weights_panel, state.weights_error = "upload", None
+        state.model = state.usable_model
     if state.model not in cards:
         state.model = next(iter(cards))
-    titles = {name: card.title for name, card in cards.items()}
-    name = state.model if links.hidden("model") else sidebar.selectbox("Model", list(cards), format_func=titles.get,
-                                                                         **mirrored("model"))
+    titles = {name: card.title for name, card in cards.items()} | {UPLOAD_WEIGHTS: "Upload weights…"}
+    name = state.model if links.hidden("model") else sidebar.selectbox(
+        "Model", [*cards, UPLOAD_WEIGHTS], format_func=titles.get, **mirrored("model"))
     if name == zoo.IMAGENET_MODEL and not imagenet.is_available_offline():
-        state.imagenet_panel = True  # explain, offer the download, keep a usable model
-        name = state.model = state.usable_model or next(iter(cards))
+        if state.weights_panel != "imagenet":  # explain, offer the download, keep a usable model
+            state.weights_panel, state.weights_error = "imagenet", None
+        name = state.model = state.usable_model if state.usable_model in cards else next(iter(cards))
     state.usable_model = name
-    if state.imagenet_panel:
-        weights_panel.show()
+    problem = own_model.problem()
+    if problem:
+        st.error(problem, icon=":material/error:")
+    server = own_model.loaded()
+    if server is not None and name == server.name:
+        for note in server.notes:
+            sidebar.warning(note)
+    if state.weights_panel:
+        weights_panel.show(state.weights_panel)
     if not cards[name].trained:
         sidebar.warning("Untrained network: its weights are random, so its attention has not been learned.")
     return name, cards[name]

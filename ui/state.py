@@ -54,10 +54,12 @@ class Lab:
     url_ratio: int | None = None
     url_kernel: int | None = None
     left_v1_mode: bool = False
-    # ImageNet weights and the models this session made (Training Lab, uploaded weights)
-    imagenet_panel: bool = False
-    imagenet_error: str | None = None
-    imagenet_upload_id: str | None = None
+    # The weights panel (ui/weights_panel.py: "imagenet", "upload" or "" when closed) and the models this
+    # session made (Training Lab, uploaded weights)
+    weights_panel: str = ""
+    weights_error: str | None = None
+    weights_upload_id: str | None = None
+    upload_input_size: int = 224  # the input size of an uploaded network
     session_models: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     # What app.py's sidebar computed for the page of the same run (taken once, by page.current)
     fresh: Any = None
