@@ -62,11 +62,8 @@ st.markdown(("Click a position of Ms above to see its numbers; this is " if lab(
             + (" (beyond the border the maps are padded with zeros)" if spatial.padding == "zeros" else
                " (beyond the border the maps' edge values are repeated)") + ".")
 n = explore.spatial_computation(block, t, row, col)
-left, right = st.columns(2)
-with left:
-    show.chart(views.position_inputs, n, key="position_inputs", download=False)
-with right:
-    show.chart(views.position_products, n, key="position_products", download=False)
+show.chart(views.position_inputs, n, key="position_inputs", download=False)
+show.chart(views.position_products, n, key="position_products", download=False)
 bn = "" if n["batch_norm"] is None else f" \\xrightarrow{{\\mathrm{{BN}}}} {n['batch_norm']:.4f}"
 st.latex(f"\\sum_{{2\\times{k}\\times{k}}} \\text{{input}} \\times \\text{{weight}} = {n['conv']:.4f}{bn}"
          f"\\;\\Rightarrow\\; M_s(x{{=}}{col}, y{{=}}{row}) = \\sigma({n['logit']:.4f}) = {n['mask']:.4f}")
