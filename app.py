@@ -13,22 +13,24 @@ object (ui/state.py), so no run of either kind can lose them.
 
 import streamlit as st
 
+from cbam.i18n import t
 from ui import sidebar
 from ui.state import lab
 
 st.set_page_config(page_title="CBAM Lab", page_icon=":material/visibility:", layout="wide")
 
+sidebar.apply_language()  # the session's language (or a lesson link's lang=zh) for this whole run
 PAGES = [
-    st.Page("pages/start.py", title="Start here", icon=":material/school:", default=True),
-    st.Page("pages/steps.py", title="Step by step", icon=":material/directions_walk:"),
-    st.Page("pages/channel.py", title="Channel attention", icon=":material/bar_chart:"),
-    st.Page("pages/spatial.py", title="Spatial attention", icon=":material/grid_on:"),
-    st.Page("pages/full.py", title="Full CBAM", icon=":material/hub:"),
-    st.Page("pages/layers.py", title="Layer by layer", icon=":material/layers:"),
-    st.Page("pages/gradcam.py", title="Grad-CAM", icon=":material/local_fire_department:"),
-    st.Page("pages/shapes.py", title="The shapes task", icon=":material/category:"),
-    st.Page("pages/training.py", title="Training Lab", icon=":material/model_training:"),
-    st.Page("pages/ablations.py", title="Ablations", icon=":material/science:"),
+    st.Page("pages/start.py", title=t("app.page.start"), icon=":material/school:", default=True),
+    st.Page("pages/steps.py", title=t("app.page.steps"), icon=":material/directions_walk:"),
+    st.Page("pages/channel.py", title=t("app.page.channel"), icon=":material/bar_chart:"),
+    st.Page("pages/spatial.py", title=t("app.page.spatial"), icon=":material/grid_on:"),
+    st.Page("pages/full.py", title=t("app.page.full"), icon=":material/hub:"),
+    st.Page("pages/layers.py", title=t("app.page.layers"), icon=":material/layers:"),
+    st.Page("pages/gradcam.py", title=t("app.page.gradcam"), icon=":material/local_fire_department:"),
+    st.Page("pages/shapes.py", title=t("app.page.shapes"), icon=":material/category:"),
+    st.Page("pages/training.py", title=t("app.page.training"), icon=":material/model_training:"),
+    st.Page("pages/ablations.py", title=t("app.page.ablations"), icon=":material/science:"),
 ]
 
 page = st.navigation(PAGES)

@@ -9,16 +9,28 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
-from cbam import samples, zoo
+from cbam import i18n, samples, zoo
+from cbam.i18n import t
 from ui import own_model
 from ui.state import lab
 
-# Controls a lesson link can hide from students (``?hide=model,layer``), and their sidebar labels.
-HIDEABLE = {"image": "Image", "model": "Model", "device": "Device", "layer": "Layer",
-            "ratio": "Reduction ratio r", "kernel": "Spatial kernel size k"}
+# Controls a lesson link can hide from students (``?hide=model,layer``); their sidebar labels are
+# the catalogue's "links.hide.<name>".
+HIDEABLE = ("image", "model", "device", "layer", "ratio", "kernel")
 # The query parameters a lesson link carries (the page is the URL's path; ``step`` only on /steps,
 # where the page writes it).
-PARAMS = ("sample", "model", "layer", "r", "k", "device", "alpha", "hide", "step")
+PARAMS = ("sample", "model", "layer", "r", "k", "device", "alpha", "hide", "step", "lang")
+
+
+def hide_label(name: str) -> str:
+    return t(f"links.hide.{name}")
+
+
+def read_language() -> None:
+    """Before the first run's navigation: a lesson link's ``lang`` (``?lang=zh``), once per session."""
+    state = lab()
+    if not state.url_read and st.query_params.get("lang") in i18n.LANGUAGES:
+        state.lang = st.query_params["lang"]
 
 
 def hidden(name: str) -> bool:
@@ -66,10 +78,15 @@ def read(set_image) -> None:
             state.step = max(0, int(params["step"]) - 1)  # checked against the block's steps by the page
         except ValueError:
             ignored.append("step")
+    if "lang" in params:
+        if params["lang"] in i18n.LANGUAGES:
+            state.lang = params["lang"]
+        else:
+            ignored.append("lang")
     if "hide" in params:
         state.hidden = tuple(h for h in params["hide"].split(",") if h in HIDEABLE)
     if ignored:
-        state.url_note = f"The link's {', '.join(ignored)} could not be used; defaults are shown instead."
+        state.url_note = t("links.ignored", names=", ".join(ignored))
 
 
 def write(model_name: str, layer: str, ratio: int, kernel: int, device: str) -> None:
@@ -80,6 +97,8 @@ def write(model_name: str, layer: str, ratio: int, kernel: int, device: str) -> 
         wanted.update(layer=layer, r=str(ratio), k=str(kernel))
     if state.source == "Sample image":
         wanted["sample"] = state.sample
+    if state.lang != i18n.DEFAULT:
+        wanted["lang"] = state.lang
     if state.hidden:
         wanted["hide"] = ",".join(state.hidden)
     for key in [k for k in st.query_params if k in PARAMS and k not in wanted]:
@@ -99,10 +118,7 @@ def link(hide: tuple[str, ...] = ()) -> str:
 
 
 def share_box() -> None:
-    with st.sidebar.expander("Share this view", icon=":material/link:"):
-        hide = st.multiselect("Hide these controls from students", list(HIDEABLE), format_func=HIDEABLE.get,
-                              key="w.share_hide")
+    with st.sidebar.expander(t("links.share"), icon=":material/link:"):
+        hide = st.multiselect(t("links.hide_label"), list(HIDEABLE), format_func=hide_label, key="w.share_hide")
         st.code(link(tuple(hide)), language=None, wrap_lines=True)
-        st.caption("Copy the link with the icon at its top right. It opens this page with this sample, model, layer, "
-                   "r, k, device and opacity." + ("" if lab().source == "Sample image"
-                                                  else " An uploaded image cannot travel in a link: it opens the default sample."))
+        st.caption(t("links.copy") + ("" if lab().source == "Sample image" else t("links.copy_upload")))

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from cbam import cbam_blocks, explore, imagenet, images, samples, zoo
+from cbam import cbam_blocks, explore, i18n, imagenet, images, samples, zoo
+from cbam.i18n import t
 from cbam.modules import CBAM
 from ui import cache, links, own_model, weights_panel
 from ui.state import lab, mirrored
@@ -51,6 +52,36 @@ def ratio_choices(block: CBAM) -> list[int]:
                    if explore.hidden_width(block.channels, r) != width} | {own})
 
 
+def apply_language() -> str:
+    """The session's language (``Lab.lang``; a lesson link's ``lang=zh`` on the first run) becomes the
+    current language of this script run: call it first in every run (app.py, a page run alone, a fragment)."""
+    links.read_language()
+    return i18n.set_language(lab().lang)
+
+
+def language_select() -> None:
+    """English or 中文: the choice reruns the script, whose first step (``apply_language``) sets it."""
+    st.sidebar.selectbox(t("lang.label"), list(i18n.LANGUAGES), format_func=i18n.LANGUAGES.get, **mirrored("lang"))
+
+
+def sample_title(sample: samples.SampleImage) -> str:
+    """A sample's title in the current language."""
+    return i18n.catalogue(i18n.language()).get(f"sample.{sample.file}", sample.title)
+
+
+def card_title(card: zoo.ModelCard) -> str:
+    """A model's title in the current language (the bundled models'; others keep their own)."""
+    return i18n.catalogue(i18n.language()).get(f"model.{card.name}", card.title)
+
+
+def image_label() -> str:
+    """What the current image is called, in the current language."""
+    state = lab()
+    if state.source == "Sample image" and state.image_label == samples.get_sample(state.sample).title:
+        return sample_title(samples.get_sample(state.sample))
+    return state.image_label
+
+
 def set_image(image_bytes: bytes, label: str) -> bool:
     """Adopt new image bytes if they decode; otherwise say why and keep the last good image."""
     state = lab()
@@ -83,44 +114,47 @@ def ensure_defaults() -> None:
 def show_image_error() -> None:
     """Why the last file was refused, at the top of the page, until a good image replaces it."""
     if lab().image_error:
-        st.error(f"That file could not be used. {lab().image_error} The previous image is still shown.",
-                 icon=":material/error:")
+        st.error(t("sidebar.image_error", error=lab().image_error), icon=":material/error:")
 
 
 def _image_controls() -> None:
     state, sidebar = lab(), st.sidebar
     sources = ["Sample image", "Upload", "Camera"] + ([state.source] if state.source == "Generated" else [])
-    sidebar.radio("Image source", sources, horizontal=True, **mirrored("source"))
+    sidebar.radio(t("sidebar.image_source"), sources, horizontal=True, format_func=_source_label, **mirrored("source"))
     if state.source == "Sample image":
         gallery = {sample.file: sample for sample in samples.sample_images()}
-        titles = {file: sample.title for file, sample in gallery.items()}
-        chosen = gallery[sidebar.selectbox("Sample", list(gallery), format_func=titles.get, **mirrored("sample"))]
+        titles = {file: sample_title(sample) for file, sample in gallery.items()}
+        chosen = gallery[sidebar.selectbox(t("sidebar.sample"), list(gallery), format_func=titles.get, **mirrored("sample"))]
         if state.image_label != chosen.title:
             set_image(chosen.path.read_bytes(), chosen.title)
         sidebar.caption(f"{chosen.credit} — {chosen.licence}")
     elif state.source == "Upload":
-        upload = sidebar.file_uploader("Image", type=list(images.SUPPORTED_EXTENSIONS), key="w.upload",
+        upload = sidebar.file_uploader(t("sidebar.image"), type=list(images.SUPPORTED_EXTENSIONS), key="w.upload",
                                        max_upload_size=images.DEFAULT_MAX_BYTES // 2**20)
         if upload is not None and upload.file_id != state.upload_id:
             state.upload_id = upload.file_id
             if upload.size > images.DEFAULT_MAX_BYTES:
-                state.image_error = (f"{upload.name}: the file is {upload.size / 2**20:.1f} MiB; the limit is "
-                                     f"{images.DEFAULT_MAX_BYTES / 2**20:.0f} MiB.")
+                state.image_error = t("sidebar.too_big", name=upload.name, size=upload.size / 2**20,
+                                      limit=images.DEFAULT_MAX_BYTES / 2**20)
             else:
                 set_image(upload.getvalue(), upload.name)
     elif state.source == "Camera":
-        photo = sidebar.camera_input("Take a photo", key="w.camera")
+        photo = sidebar.camera_input(t("sidebar.camera"), key="w.camera")
         if photo is not None and photo.file_id != state.camera_id:
             state.camera_id = photo.file_id
-            set_image(photo.getvalue(), "Camera photo")
+            set_image(photo.getvalue(), t("sidebar.camera_photo"))
     show_image_error()
     _show_current_image()
+
+
+def _source_label(source: str) -> str:
+    return t(f"sidebar.source.{source}")
 
 
 def _show_current_image() -> None:
     state = lab()
     _, description = cache.decode(state.image_bytes)
-    st.sidebar.image(cache.thumbnail(state.image_key, state.image_bytes), caption=f"{state.image_label} · {description}",
+    st.sidebar.image(cache.thumbnail(state.image_key, state.image_bytes), caption=f"{image_label()} · {description}",
                      width="stretch")
 
 
@@ -128,8 +162,8 @@ def _block_label(model_name: str, layer: str, run) -> str:
     block = cache.block_of(model_name, layer)
     if run is not None and layer in run.traces:
         h, w = run.traces[layer].x.shape[-2:]
-        return f"{layer} · {block.channels} ch · {h}×{w}"
-    return f"{layer} · {block.channels} ch"
+        return t("sidebar.block_label", layer=layer, channels=block.channels, h=h, w=w)
+    return t("sidebar.block_label_short", layer=layer, channels=block.channels)
 
 
 def model_cards() -> dict[str, zoo.ModelCard]:
@@ -147,9 +181,9 @@ def _model_select() -> tuple[str, zoo.ModelCard]:
         state.model = state.usable_model
     if state.model not in cards:
         state.model = next(iter(cards))
-    titles = {name: card.title for name, card in cards.items()} | {UPLOAD_WEIGHTS: "Upload weights…"}
+    titles = {name: card_title(card) for name, card in cards.items()} | {UPLOAD_WEIGHTS: t("sidebar.upload_weights")}
     name = state.model if links.hidden("model") else sidebar.selectbox(
-        "Model", [*cards, UPLOAD_WEIGHTS], format_func=titles.get, **mirrored("model"))
+        t("sidebar.model"), [*cards, UPLOAD_WEIGHTS], format_func=titles.get, **mirrored("model"))
     if name == zoo.IMAGENET_MODEL and not imagenet.is_available_offline():
         if state.weights_panel != "imagenet":  # explain, offer the download, keep a usable model
             state.weights_panel, state.weights_error = "imagenet", None
@@ -165,7 +199,7 @@ def _model_select() -> tuple[str, zoo.ModelCard]:
     if state.weights_panel:
         weights_panel.show(state.weights_panel)
     if not cards[name].trained:
-        sidebar.warning("Untrained network: its weights are random, so its attention has not been learned.")
+        sidebar.warning(t("sidebar.untrained"))
     return name, cards[name]
 
 
@@ -181,22 +215,23 @@ def _sliders(block: CBAM, model_name: str, layer: str) -> tuple[int, int]:
         state.kernel = state.url_kernel
     state.url_ratio = state.url_kernel = None
     if not links.hidden("ratio"):
-        sidebar.select_slider("Reduction ratio r", ratios, help="The shared MLP's hidden layer has max(1, C // r) units.",
-                              **mirrored("ratio"))
+        sidebar.select_slider(t("sidebar.ratio"), ratios, help=t("sidebar.ratio_help"), **mirrored("ratio"))
     if not links.hidden("kernel"):
-        sidebar.select_slider("Spatial kernel size k", KERNEL_CHOICES,
-                              help="The spatial attention convolution is k×k over the 2 pooled maps.", **mirrored("kernel"))
-    sidebar.caption(f"Block's own setting: r = {block.reduction_ratio}, k = {block.kernel_size}; "
-                    f"C = {block.channels}, hidden width = {explore.hidden_width(block.channels, state.ratio)}")
+        sidebar.select_slider(t("sidebar.kernel"), KERNEL_CHOICES, help=t("sidebar.kernel_help"), **mirrored("kernel"))
+    sidebar.caption(t("sidebar.own_setting", r=block.reduction_ratio, k=block.kernel_size, C=block.channels,
+                      hidden=explore.hidden_width(block.channels, state.ratio)))
     return state.ratio, state.kernel
 
 
 def render() -> Current:
     """Draw the shared controls and return what this run shows."""
     cache.set_threads()
+    apply_language()
     ensure_defaults()
     links.read(set_image)
+    i18n.set_language(lab().lang)
     state, sidebar = lab(), st.sidebar
+    language_select()
     if state.url_note:
         st.info(state.url_note)
     if links.hidden("image"):
@@ -209,12 +244,12 @@ def render() -> Current:
     if state.device not in devices:
         state.device = "cpu"
     if not links.hidden("device"):
-        sidebar.selectbox("Device", devices, format_func=DEVICE_NAMES.get, **mirrored("device"))
+        sidebar.selectbox(t("sidebar.device"), devices, format_func=DEVICE_NAMES.get, **mirrored("device"))
 
     network, _ = cache.model(model_name)
     layers = [name for name, _ in cbam_blocks(network)]
     if not layers:
-        sidebar.info("This model has no CBAM blocks.")
+        sidebar.info(t("sidebar.no_blocks"))
     run = on_device_or_cpu(state.device, lambda d: cache.run(model_name, state.image_key, d))
     if state.layer not in layers and layers:
         state.layer = layers[-1]
@@ -222,14 +257,14 @@ def render() -> Current:
     if layers:
         if not links.hidden("layer"):
             labels = {name: _block_label(model_name, name, run) for name in layers}
-            sidebar.selectbox("Layer", layers, format_func=labels.get, **mirrored("layer"))
+            sidebar.selectbox(t("sidebar.layer"), layers, format_func=labels.get, **mirrored("layer"))
             layer = state.layer
         ratio, kernel = _sliders(network.get_submodule(layer), model_name, layer)
 
     current = Current(state.image_key, state.image_label, model_name, card, layer, layers, ratio, kernel, run.device)
     links.write(model_name, layer, ratio, kernel, current.device)
     if state.hidden:
-        sidebar.caption("Some controls are fixed by this lesson link.")
+        sidebar.caption(t("sidebar.fixed"))
     else:
         links.share_box()
     return current
@@ -245,6 +280,6 @@ def on_device_or_cpu(device: str, compute):
     except (RuntimeError, torch.cuda.OutOfMemoryError) as error:
         if device == "cpu":
             raise
-        st.warning(f"{device.upper()} failed ({str(error).splitlines()[0][:200]}); using the CPU instead.")
+        st.warning(t("sidebar.device_failed", device=device.upper(), reason=str(error).splitlines()[0][:200]))
         lab().device = "cpu"
         return compute("cpu")

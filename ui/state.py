@@ -46,6 +46,7 @@ class Lab:
     channel: int | None = None  # the channel of "one channel, with its numbers" (None: the most attended)
     compare: list[int] | None = None  # the channels of F vs F' (None: the two most and the least attended)
     position: tuple[int, int] | None = None  # (row, col) of Ms chosen on the Spatial page (None: its peak)
+    lang: str = "en"  # the language of every page (cbam/i18n.py: "en" or "zh"); lesson links carry it as lang=zh
     step: int = 0  # the step shown on the Step by step page (0: F; lesson links count from 1)
     # Lesson links
     hidden: tuple[str, ...] = ()
