@@ -47,9 +47,9 @@ def test_the_library_views_follow_the_language(block_trace):
     with i18n.use("zh"):
         chinese = views.channel.channel_weights(block_trace).spec
         kernel_title = views.spatial.kernel(CBAM(32)).spec["title"]
-        step = views.steps.step(0)
+        step = views.steps.step(0).title, views.steps.step(0).explanation
     assert english["title"] == "Channel attention Mc = σ(MLP(AvgPool F) + MLP(MaxPool F))"
     assert re.search(r"[\u4e00-\u9fff]", chinese["title"]), chinese["title"]
     assert re.search(r"[\u4e00-\u9fff]", kernel_title), kernel_title
-    assert re.search(r"[\u4e00-\u9fff]", step.title) and re.search(r"[\u4e00-\u9fff]", step.explanation)
+    assert all(re.search(r"[\u4e00-\u9fff]", text) for text in step), step
     assert chinese["layer"][0]["encoding"]["x"]["title"] == "排名（按 Mc 排序）"

@@ -42,6 +42,8 @@ import pytest
 from PIL import Image
 from streamlit_server import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, require_chromium, running_app
 
+from cbam import i18n
+
 SESSIONS = int(os.environ.get("CBAM_LAB_SESSIONS", "10"))
 STEP_TIMEOUT_MS = int(os.environ.get("CBAM_LAB_STEP_TIMEOUT_MS", "150000"))
 
@@ -51,11 +53,17 @@ def app_pages() -> dict[str, str]:
 
     Read from the sources, so a page added to app.py is visited too. A title written as an f-string
     is cut before its first placeholder; markdown emphasis is dropped, as the browser shows it."""
+    english = i18n.catalogue("en")  # titles written as t("key") are the English catalogue's
     pages = {}
-    for path, label in re.findall(r'st\.Page\(\s*"([^"]+)",\s*title="([^"]+)"', (ROOT / "app.py").read_text()):
-        match = re.search(r'(?:st\.title|page\.block_page)\(\s*(f?)"([^"]+)"', (ROOT / path).read_text())
+    for path, label in re.findall(r'st\.Page\(\s*"([^"]+)",\s*title=(t\("[^"]+"\)|"[^"]+")', (ROOT / "app.py").read_text()):
+        label = english[label[3:-2]] if label.startswith("t(") else label.strip('"')
+        match = re.search(r'(?:st\.title|page\.block_page)\(\s*(f?)"([^"]+)"|(?:st\.title|page\.block_page)\(\s*t\("([^"]+)"\)',
+                          (ROOT / path).read_text())
         assert match, f"{path} has no title (st.title or page.block_page) to recognise it by"
-        title = match.group(2).split("{")[0] if match.group(1) else match.group(2)
+        if match.group(3):
+            title = english[match.group(3)]
+        else:
+            title = match.group(2).split("{")[0] if match.group(1) else match.group(2)
         pages[label] = title.replace("*", "").strip()
     return pages
 

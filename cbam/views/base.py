@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .. import plots
+from ..i18n import t as text
 
 __all__ = ["Chart", "Picture", "ViewError", "Scale", "heatmaps", "bars", "finite", "as_array", "MAX_CELLS"]
 
@@ -85,11 +86,10 @@ def finite(value, name: str) -> np.ndarray:
     """``value`` as an array, or ViewError when it is empty or holds NaN or infinity."""
     array = as_array(value)
     if array.size == 0:
-        raise ViewError(f"{name} is empty: there is nothing to draw.")
+        raise ViewError(text("base.empty", name=name))
     bad = ~np.isfinite(array)
     if bad.any():
-        raise ViewError(f"{name} holds {int(bad.sum())} non-finite value(s) (NaN or infinity) out of {array.size}: "
-                        "the block's numbers overflowed, so there is nothing meaningful to draw.")
+        raise ViewError(text("base.non_finite", name=name, bad=int(bad.sum()), size=array.size))
     return array
 
 
@@ -163,7 +163,7 @@ def _axis_values(n: int) -> list[int]:
 
 
 def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, title: str, columns: int = 4,
-             step: int = 1, select: str | None = None, numbers: bool = False, axis: str = "feature-map px",
+             step: int = 1, select: str | None = None, numbers: bool = False, axis: str = "",
              offsets: bool = False, width: int = PANEL_PX, shared: bool = True) -> Chart:
     """One heatmap panel per map (all (H, W), one colour scale), with the value under the pointer.
 
@@ -183,8 +183,9 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
     }
     x_values = [v * step - shift_x for v in _axis_values(w)]
     y_values = [v * step - shift_y for v in _axis_values(h)]
-    where = "offset " if offsets else ""
-    size_note = f" ({step}×{step} block means)" if step > 1 else ""
+    axis = axis or text("base.feature_px")
+    where = text("base.offset") if offsets else ""
+    size_note = text("base.block_means", step=step) if step > 1 else ""
     cell = max(2, width // max(h, w))
     encoding: dict[str, Any] = {
         "x": {"field": "x", "type": "ordinal", "title": f"x {where}({axis}){size_note}",
@@ -193,7 +194,7 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
               "axis": {"values": y_values}},
         "color": {"field": "v", "type": "quantitative", "title": value,
                   "scale": scale.vega() if shared else {"scheme": scale.scheme, "reverse": scale.reverse}},
-        "tooltip": [{"field": "label", "type": "nominal", "title": "map"},
+        "tooltip": [{"field": "label", "type": "nominal", "title": text("base.map")},
                     {"field": "x", "type": "quantitative", "title": "x"},
                     {"field": "y", "type": "quantitative", "title": "y"},
                     {"field": "v", "type": "quantitative", "title": value, "format": ".4f"}],
@@ -269,9 +270,9 @@ def bars(series: Mapping[str, np.ndarray], *, title: str, x_title: str, y_title:
         "color": {"field": "name", "type": "nominal", "title": None, "sort": names,
                   "scale": {"domain": names, "range": list(colors)},
                   "legend": {"orient": "top"} if len(names) > 1 else None},
-        "tooltip": [{"field": "label", "type": "nominal", "title": x_title.split(" (")[0]},
-                    {"field": "name", "type": "nominal", "title": "series"},
-                    {"field": "v", "type": "quantitative", "title": "value", "format": ".4f"}],
+        "tooltip": [{"field": "label", "type": "nominal", "title": x_title.split(" (")[0].split("（")[0]},
+                    {"field": "name", "type": "nominal", "title": text("base.series")},
+                    {"field": "v", "type": "quantitative", "title": text("base.value"), "format": ".4f"}],
     }
     layer: list[dict[str, Any]] = [{"mark": {"type": "rect"}, "encoding": encoding}]
     if select:

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 
 from .. import explore, plots
+from ..i18n import catalogue, language
+from ..i18n import t as text
 from ..trace import CBAMTrace
 from . import overlay
 from .base import Chart, Picture, Scale, as_array, bars, finite, fit_cells, heatmaps
@@ -25,13 +27,14 @@ def _relative(after: np.ndarray, before: np.ndarray) -> float:
     return float(np.linalg.norm(after - before)) / norm if norm > 0 else float("nan")
 
 
-def step_changes(t: CBAMTrace, step_names: tuple[str, str] = ("channel attention", "spatial attention")) -> Chart:
+def step_changes(t: CBAMTrace, step_names: tuple[str, str] | None = None) -> Chart:
     """‖F'−F‖/‖F‖, ‖F''−F'‖/‖F'‖ and ‖F''−F‖/‖F‖, in percent: how far each step moves the features."""
     x, xc, out = finite(t.x[0], "F"), finite(t.x_channel[0], "F'"), finite(t.out[0], "F''")
     changes = np.array([_relative(xc, x), _relative(out, xc), _relative(out, x)]) * 100
-    labels = np.array([f"F → F' ({step_names[0]})", f"F' → F'' ({step_names[1]})", "F → F'' (whole block)"])
-    chart = bars({"relative change": np.nan_to_num(changes)}, title="‖after − before‖ / ‖before‖",
-                 x_title="step", y_title="relative change (%)", colors=["#9467bd"], labels=labels)
+    step_names = step_names or (text("vn.channel_attention"), text("vn.spatial_attention"))
+    labels = np.array([f"F → F' ({step_names[0]})", f"F' → F'' ({step_names[1]})", text("vn.whole")])
+    chart = bars({text("vn.relative_change"): np.nan_to_num(changes)}, title=text("vn.changes.title"),
+                 x_title=text("vn.step"), y_title=text("vn.changes.y"), colors=["#9467bd"], labels=labels)
     spec = dict(chart.spec)
     spec["layer"] = [*spec["layer"], {"mark": {"type": "text", "dy": -6, "fontSize": 11},
                                       "encoding": {"x": {"field": "mid", "type": "quantitative"},
@@ -47,16 +50,16 @@ def channel_energy(t: CBAMTrace) -> Chart:
     """The mean of value² over positions, per channel, for F, F' and F''."""
     series = {name: (finite(v[0], name).astype(np.float64) ** 2).mean(axis=(1, 2))
               for name, v in (("F", t.x), ("F'", t.x_channel), ("F''", t.out))}
-    chart = bars(series, title="Energy per channel", x_title="channel", y_title="mean of value² over H×W",
+    chart = bars(series, title=text("vn.energy.title"), x_title=text("vn.channel"), y_title=text("vn.energy.y"),
                  colors=list(STAGES.values()))
     return Chart(chart.spec, chart.tables, plots.plot(plots.step_changes, t.x[0], t.x_channel[0], t.out[0]))
 
 
 def compare_outputs(outputs: Mapping[str, torch.Tensor], *, title: str) -> Chart:
     """The channel mean of each output F'' (C, H, W), one panel each, one colour scale."""
-    means = [finite(value, f"F'' of {name}").mean(axis=0) for name, value in outputs.items()]
+    means = [finite(value, text("vn.of", name=name)).mean(axis=0) for name, value in outputs.items()]
     shown, step = fit_cells(means)
-    chart = heatmaps(dict(zip(outputs, shown)), Scale.data(*shown), value="mean over channels of F''", title=title,
+    chart = heatmaps(dict(zip(outputs, shown)), Scale.data(*shown), value=text("vn.mean_f2"), title=title,
                      columns=min(4, len(means)), step=step)
     return Chart(chart.spec, chart.tables, plots.plot(plots.compare_outputs, dict(outputs), title=title))
 
@@ -74,7 +77,7 @@ def layer_masks(photo: np.ndarray, masks: Mapping[str, torch.Tensor], *, alpha: 
     scale = Scale(cmap, 0.0, 1.0)
     pictures = []
     for name, value in masks.items():
-        values = finite(value, f"Ms of {name}")
+        values = finite(value, text("vn.ms_of", name=name))
         pictures.append(Picture(overlay.on_photo(photo, values, scale, alpha=alpha),
                                 f"{name} · Ms {values.shape[0]}×{values.shape[1]}", numbers={"Ms": values}))
     return pictures
@@ -87,7 +90,7 @@ def layer_masks_png(pixels: np.ndarray, masks: Mapping[str, torch.Tensor], *, al
 def channel_heatmap(weights: Mapping[str, torch.Tensor]) -> Chart:
     """Mc of every block as one row (blocks have different C), 0..1; hover: block, channel, Mc."""
     names = list(weights)
-    rows = [finite(weights[n], f"Mc of {n}") for n in names]
+    rows = [finite(weights[n], text("vn.mc_of", name=n)) for n in names]
     table = {
         "block": np.concatenate([np.full(len(r), i) for i, r in enumerate(rows)]),
         "channel": np.concatenate([np.arange(len(r)) for r in rows]),
@@ -96,7 +99,7 @@ def channel_heatmap(weights: Mapping[str, torch.Tensor]) -> Chart:
     labels = [f"{n} (C={len(r)})" for n, r in zip(names, rows)]
     widest = max(len(r) for r in rows)
     spec = {
-        "title": "Channel weights Mc of every CBAM block",
+        "title": text("vn.heat.title"),
         "data": {"name": "main"},
         "transform": [{"calculate": "[" + ",".join(repr(s) for s in labels) + "][datum.block]", "as": "name"},
                       {"calculate": "datum.channel + 1", "as": "channel_end"}],
@@ -104,14 +107,14 @@ def channel_heatmap(weights: Mapping[str, torch.Tensor]) -> Chart:
         "autosize": {"type": "fit-x", "contains": "padding"},
         "mark": {"type": "rect"},
         "encoding": {
-            "x": {"field": "channel", "type": "quantitative", "title": "channel index",
+            "x": {"field": "channel", "type": "quantitative", "title": text("vn.channel_index"),
                   "scale": {"domain": [0, widest], "nice": False}},
             "x2": {"field": "channel_end"},
-            "y": {"field": "name", "type": "nominal", "sort": labels, "title": "CBAM block",
+            "y": {"field": "name", "type": "nominal", "sort": labels, "title": text("vn.cbam_block"),
                   "axis": {"labelLimit": 260, "labelOverlap": False}},
             "color": {"field": "v", "type": "quantitative", "scale": Scale.unit().vega(), "title": "Mc (0..1)"},
-            "tooltip": [{"field": "name", "type": "nominal", "title": "block"},
-                        {"field": "channel", "type": "quantitative", "title": "channel"},
+            "tooltip": [{"field": "name", "type": "nominal", "title": text("vn.block")},
+                        {"field": "channel", "type": "quantitative", "title": text("vn.channel")},
                         {"field": "v", "type": "quantitative", "title": "Mc", "format": ".4f"}],
         },
     }
@@ -121,12 +124,12 @@ def channel_heatmap(weights: Mapping[str, torch.Tensor]) -> Chart:
 def block_summary(rows: Sequence[Mapping[str, Any]]) -> Chart:
     """Per block: the mean of Mc and of Ms and the relative change of F (``report.block_statistics`` rows)."""
     names = np.array([r["block"] for r in rows])
-    series = {"Mc mean": np.array([r["Mc mean"] for r in rows], dtype=np.float64)}
+    series = {text("vn.mc_mean"): np.array([r["Mc mean"] for r in rows], dtype=np.float64)}
     if all("Ms mean" in r for r in rows):
-        series["Ms mean"] = np.array([r["Ms mean"] for r in rows], dtype=np.float64)
+        series[text("vn.ms_mean")] = np.array([r["Ms mean"] for r in rows], dtype=np.float64)
     series["‖F''−F‖/‖F‖"] = np.array([r["‖F''−F‖/‖F‖"] for r in rows], dtype=np.float64)
-    chart = bars(series, title="Per block: mean Mc, mean Ms and how much the block changes F", x_title="block",
-                 y_title="value", colors=["#b5367a", "#f8765c", "#7f7f7f"][: len(series)], labels=names)
+    chart = bars(series, title=text("vn.summary.title"), x_title=text("vn.block"),
+                 y_title=text("vn.value"), colors=["#b5367a", "#f8765c", "#7f7f7f"][: len(series)], labels=names)
     spec = dict(chart.spec)
     spec["layer"][0]["encoding"]["x"]["axis"] = {"values": list(range(len(rows))), "labelAngle": -40,
                                                  "labelExpr": "[" + ",".join(repr(str(n)) for n in names) + "][datum.value]"}
@@ -140,7 +143,7 @@ def grad_cam(photo: np.ndarray, heat: torch.Tensor, *, alpha: float = 0.5, cmap:
     scale = Scale(cmap, 0.0, 1.0)
     png = None if pixels is None else plots.plot(plots.heat_overlay, pixels, heat, title=title)
     return Picture(overlay.on_photo(photo, values, scale, alpha=alpha), title,
-                   overlay.colorbar(scale, "relevance (normalised)"), png, {"relevance": values})
+                   overlay.colorbar(scale, text("vn.relevance")), png, {"relevance": values})
 
 
 def masks_on_images(images: Sequence[np.ndarray], masks: Sequence[torch.Tensor], titles: Sequence[str], *,
@@ -155,17 +158,20 @@ def training_curves(history: Sequence[Mapping[str, float]]) -> Chart:
     """Loss and accuracy per epoch; hover for the numbers."""
     epochs = np.array([h["epoch"] for h in history], dtype=np.int64)
     table = {"epoch": np.concatenate([epochs, epochs]),
-             "metric": np.array(["loss"] * len(epochs) + ["training accuracy"] * len(epochs)),
+             "metric": np.array([text("vn.loss")] * len(epochs) + [text("vn.train_acc")] * len(epochs)),
              "v": np.concatenate([[h["loss"] for h in history], [h["accuracy"] for h in history]]).astype(np.float64)}
     spec = {
-        "title": "Training loss and accuracy", "data": {"name": "main"},
+        "title": text("vn.curves.title"), "data": {"name": "main"},
         "facet": {"field": "metric", "type": "nominal", "title": None}, "columns": 2,
         "spec": {"width": 300, "height": 180, "mark": {"type": "line", "point": True},
-                 "encoding": {"x": {"field": "epoch", "type": "quantitative", "axis": {"format": "d", "tickMinStep": 1}},
+                 "encoding": {"x": {"field": "epoch", "type": "quantitative", "axis": {"format": "d", "tickMinStep": 1},
+                                    **({} if language() == "en" else {"title": text("vn.epoch")})},
                               "y": {"field": "v", "type": "quantitative", "title": None},
-                              "tooltip": [{"field": "epoch", "type": "quantitative"},
-                                          {"field": "metric", "type": "nominal"},
-                                          {"field": "v", "type": "quantitative", "title": "value", "format": ".4f"}]}},
+                              "tooltip": [{"field": "epoch", "type": "quantitative",
+                                           **({} if language() == "en" else {"title": text("vn.epoch")})},
+                                          {"field": "metric", "type": "nominal",
+                                           **({} if language() == "en" else {"title": text("vn.metric")})},
+                                          {"field": "v", "type": "quantitative", "title": text("vn.value"), "format": ".4f"}]}},
         "resolve": {"scale": {"y": "independent"}},
     }
     return Chart(spec, {"main": table}, plots.plot(plots.training_curves, list(history), title="Training loss and accuracy"))
@@ -177,17 +183,18 @@ def ablation_bars(rows: Sequence[Mapping[str, Any]], metric: str = "accuracy", r
     labels, groups, means, stds = [], [], [], []
     for axis in [a for a in dict.fromkeys(r["axis"] for r in rows) if a != "reference"]:
         for r in ([ref] if ref is not None else []) + [r for r in rows if r["axis"] == axis]:
-            labels.append(f"{axis}: {r['value'] if r is not ref else 'CBAM (reference)'}")
-            groups.append("reference" if r is ref else axis)
+            labels.append(f"{_word('axis', axis)}: {_word('abl', r['value']) if r is not ref else text('vn.reference')}")
+            groups.append(text("vn.reference_group") if r is ref else _word("axis", axis))
             means.append(100 * r[metric]["mean"])
             stds.append(100 * (r[metric].get("std") or 0.0))
     m, s = np.array(means, dtype=np.float64), np.array(stds, dtype=np.float64)
     table = {"row": np.array(labels), "group": np.array(groups), "v": m, "low": m - s, "high": m + s, "std": s}
-    tooltip = [{"field": "row", "type": "nominal"}, {"field": "v", "type": "quantitative", "title": "mean (%)", "format": ".1f"},
-               {"field": "std", "type": "quantitative", "title": "std (%)", "format": ".1f"}]
+    tooltip = [{"field": "row", "type": "nominal", **({} if language() == "en" else {"title": text("vn.row")})},
+               {"field": "v", "type": "quantitative", "title": text("vn.mean_pct"), "format": ".1f"},
+               {"field": "std", "type": "quantitative", "title": text("vn.std_pct"), "format": ".1f"}]
     y = {"field": "row", "type": "nominal", "sort": labels, "title": None}
     spec = {
-        "title": f"{metric.replace('_', ' ')}: mean ± std over seeds", "data": {"name": "main"},
+        "title": text("vn.ablation.title", metric=text(f"metric.{metric}")), "data": {"name": "main"},
         "height": {"step": 22},
         "layer": [
             {"mark": "bar", "encoding": {"y": y, "x": {"field": "v", "type": "quantitative", "title": "%"},
@@ -200,11 +207,15 @@ def ablation_bars(rows: Sequence[Mapping[str, Any]], metric: str = "accuracy", r
     return Chart(spec, {"main": table}, plots.plot(plots.ablation_bars, list(rows), metric))
 
 
+def _word(kind: str, value: str) -> str:
+    """An ablation's axis or setting in the current language (as it is when the catalogue has none)."""
+    key = f"{kind}.{value}"
+    return text(key) if key in catalogue("en") else value
+
+
 def stride_note(photo_shape: tuple[int, int], input_size: int, feature: int) -> str:
     """How the photo became the model's input, and how many photo pixels one feature pixel covers."""
     h, w = photo_shape
     side = min(h, w)
-    return (f"The photo ({w}×{h} as shown) was cropped to its centre square ({side}×{side}) and resized to "
-            f"{input_size}×{input_size} for the model; the dimmed parts were not seen. One feature-map pixel "
-            f"covers about {side / max(1, feature):.0f}×{side / max(1, feature):.0f} photo pixels "
-            f"({explore.feature_stride(input_size, feature):.0f} model-input pixels).")
+    return text("stride_note", w=w, h=h, side=side, size=input_size, px=side / max(1, feature),
+                stride=explore.feature_stride(input_size, feature))

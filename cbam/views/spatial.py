@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import plots
+from ..i18n import t as text
 from ..modules import CBAM
 from ..trace import CBAMTrace
 from . import overlay
@@ -14,7 +15,9 @@ from .base import Chart, Picture, Scale, finite, fit_cells, heatmaps
 __all__ = ["pools", "kernel", "conv_output", "mask", "position_inputs", "position_products", "mask_on_photo",
            "mask_peak"]
 
-POOL_NAMES = {"avg": "mean over channels (F^s_avg)", "max": "max over channels (F^s_max)"}
+def pool_name(pool: str) -> str:
+    """"avg" or "max" in words: "mean over channels (F^s_avg)", "max over channels (F^s_max)"."""
+    return text(f"vs.pool.{pool}")
 NUMBERS_UP_TO = 7
 """Kernels up to k = 7 show each weight in its cell (as the PNG does)."""
 
@@ -23,8 +26,8 @@ def pools(t: CBAMTrace) -> Chart:
     """F^s_avg and F^s_max: at every position, the mean and the maximum over the C channels of F'."""
     avg, mx = finite(t.spatial_avg[0, 0], "F^s_avg"), finite(t.spatial_max[0, 0], "F^s_max")
     shown, step = fit_cells([avg, mx])
-    chart = heatmaps({"AvgPool over channels: F^s_avg": shown[0], "MaxPool over channels: F^s_max": shown[1]},
-                     Scale.data(*shown), value="value", title="Spatial descriptors: mean and max over channels",
+    chart = heatmaps({text("vs.pools.avg"): shown[0], text("vs.pools.max"): shown[1]},
+                     Scale.data(*shown), value=text("base.value"), title=text("vs.pools.title"),
                      columns=2, step=step, shared=False)
     return Chart(chart.spec, chart.tables, plots.plot(plots.spatial_pools, avg, mx))
 
@@ -32,11 +35,11 @@ def pools(t: CBAMTrace) -> Chart:
 def kernel(block: CBAM) -> Chart:
     """The 2×k×k weights of the convolution, one panel per input map, each weight in its cell."""
     spatial = block.spatial_attention
-    weights = finite(spatial.conv.weight[0], "the kernel")
+    weights = finite(spatial.conv.weight[0], text("vs.the_kernel"))
     k = weights.shape[-1]
-    names = [f"weights on the {pool} input: {POOL_NAMES[pool]}" for pool in spatial.pool_order.split("-")]
-    chart = heatmaps(dict(zip(names, weights)), Scale.signed(weights), value="kernel weight",
-                     title=f"Spatial attention: the {k}×{k} convolution kernel", columns=2,
+    names = [text("vs.kernel.panel", pool=pool, name=pool_name(pool)) for pool in spatial.pool_order.split("-")]
+    chart = heatmaps(dict(zip(names, weights)), Scale.signed(weights), value=text("vs.kernel.value"),
+                     title=text("vs.kernel.title", k=k), columns=2,
                      numbers=k <= NUMBERS_UP_TO, offsets=True, width=max(150, 30 * k))
     png = plots.plot(plots.spatial_kernel, spatial.conv.weight.detach(), pool_order=spatial.pool_order)
     return Chart(chart.spec, chart.tables, png)
@@ -48,10 +51,10 @@ def _mask_png(t: CBAMTrace) -> plots.Plot:
 
 def conv_output(t: CBAMTrace) -> Chart:
     """The convolution's output at every position (then BatchNorm, where the block has one): Ms's logits."""
-    logits = finite(t.spatial_logits[0, 0], "the convolution output")
+    logits = finite(t.spatial_logits[0, 0], text("vs.conv_output"))
     (shown,), step = fit_cells([logits])
-    chart = heatmaps({"conv output (before σ)": shown}, Scale.signed(shown), value="logit",
-                     title="conv output (before σ)", step=step)
+    chart = heatmaps({text("vs.conv"): shown}, Scale.signed(shown), value=text("vc.logit"),
+                     title=text("vs.conv"), step=step)
     return Chart(chart.spec, chart.tables, _mask_png(t))
 
 
@@ -59,7 +62,7 @@ def mask(t: CBAMTrace, *, select: str | None = "position") -> Chart:
     """Ms = σ(conv output), in (0, 1) on a fixed scale; a click selects a position (fields x, y)."""
     values = finite(t.spatial_mask[0, 0], "Ms")
     (shown,), step = fit_cells([values])
-    title = "Ms = σ(conv output)" + (": click a position" if select and step == 1 else "")
+    title = text("vs.mask.title") + (text("vs.mask.click") if select and step == 1 else "")
     chart = heatmaps({"Ms": shown}, Scale.unit(), value="Ms", title=title,
                      step=step, select=select if step == 1 else None)
     return Chart(chart.spec, chart.tables, _mask_png(t), select=chart.select)
@@ -76,8 +79,9 @@ def position_inputs(numbers: dict) -> Chart:
     """The 2×k×k window of the pooled maps the convolution reads at one position (``explore.spatial_computation``)."""
     inputs = numbers["inputs"]
     k = numbers["kernel_size"]
-    names = [f"{POOL_NAMES[pool]} around ({numbers['col']}, {numbers['row']})" for pool in numbers["input_names"]]
-    chart = heatmaps(dict(zip(names, inputs)), Scale.data(inputs), value="input", title="What the window sees",
+    names = [text("vs.inputs.panel", name=pool_name(pool), col=numbers["col"], row=numbers["row"])
+             for pool in numbers["input_names"]]
+    chart = heatmaps(dict(zip(names, inputs)), Scale.data(inputs), value=text("vs.input"), title=text("vs.inputs.title"),
                      columns=2, numbers=k <= NUMBERS_UP_TO, offsets=True, width=max(150, 30 * k))
     return Chart(chart.spec, chart.tables)
 
@@ -86,9 +90,9 @@ def position_products(numbers: dict) -> Chart:
     """Each input times its kernel weight: the terms whose sum is the convolution's output there."""
     products = numbers["products"]
     k = numbers["kernel_size"]
-    names = [f"{pool} input × its weights" for pool in numbers["input_names"]]
-    chart = heatmaps(dict(zip(names, products)), Scale.signed(products), value="input × weight",
-                     title=f"Input × weight: {k * k * 2} terms, sum {numbers['conv']:.4f}", columns=2,
+    names = [text("vs.products.panel", pool=pool) for pool in numbers["input_names"]]
+    chart = heatmaps(dict(zip(names, products)), Scale.signed(products), value=text("vs.products.value"),
+                     title=text("vs.products.title", terms=k * k * 2, total=numbers["conv"]), columns=2,
                      numbers=k <= NUMBERS_UP_TO, offsets=True, width=max(150, 30 * k))
     return Chart(chart.spec, chart.tables)
 
@@ -104,10 +108,10 @@ def mask_on_photo(photo: np.ndarray, t: CBAMTrace, block: CBAM, *, alpha: float 
     row, col = position if position is not None else mask_peak(t)
     if window:
         rgb = overlay.mark_window(rgb, values.shape, row, col, k)
-    caption = (f"Ms ({values.shape[0]}×{values.shape[1]}) over the photo; the cyan square is the {k}×{k} window "
-               f"around position ({col}, {row})" if window else f"Ms ({values.shape[0]}×{values.shape[1]}) over the photo")
+    h, w = values.shape
+    caption = (text("vs.photo.window", h=h, w=w, k=k, col=col, row=row) if window else text("vs.photo", h=h, w=w))
     top, left, side = overlay.crop_box(*photo.shape[:2])
     square = photo[top:top + side, left:left + side]
     png = plots.plot(plots.mask_overlay, square, values, alpha=alpha, cmap=cmap,
                      kernel_size=k if window else None, at=(row, col))
-    return Picture(rgb, caption, overlay.colorbar(scale, "Ms (0 = suppressed, 1 = kept)"), png, {"Ms": values})
+    return Picture(rgb, caption, overlay.colorbar(scale, text("vs.colorbar")), png, {"Ms": values})

@@ -14,68 +14,48 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import explore
+from ..i18n import t as text
 from ..modules import CBAM
 from ..trace import CBAMTrace
 from . import channel, network, spatial
 from .base import Chart, Picture, bars, finite
 
-__all__ = ["Step", "STEPS", "available", "diagram", "numbers", "step_views"]
+__all__ = ["Step", "STEPS", "available", "diagram", "numbers", "step", "step_views"]
 
 
 @dataclass(frozen=True)
 class Step:
     key: str
-    title: str
     half: str  # "channel" or "spatial": which attention module the step belongs to
     equation: str  # LaTeX
-    explanation: str
+
+    @property
+    def title(self) -> str:
+        """What the step computes, in the current language (the catalogue's "step.<key>.title")."""
+        return text(f"step.{self.key}.title")
+
+    @property
+    def explanation(self) -> str:
+        """Why, in a paragraph ("step.<key>.text")."""
+        return text(f"step.{self.key}.text")
 
 
 STEPS: tuple[Step, ...] = (
-    Step("F", "The input feature map F", "channel", r"F \in \mathbb{R}^{C \times H \times W}",
-         "CBAM sits inside a network and receives the feature map F of the layer before it: C channels, each an "
-         "H×W map of how strongly one learned feature responds at each position. Some channels matter for this "
-         "image and some do not; CBAM will learn to tell which (channel attention) and where (spatial attention)."),
-    Step("pool", "Squeeze: average and max pooling over space", "channel",
-         r"F^c_{avg} = \tfrac{1}{HW}\textstyle\sum_{i,j} F_{c,i,j}, \qquad F^c_{max} = \max_{i,j} F_{c,i,j}",
-         "Each channel's H×W map is squeezed to two numbers: its mean, which summarises the whole map, and its "
-         "maximum, which keeps the most distinctive response. The paper found that using both beats either alone "
-         "(Table 1). The result is two vectors of C numbers, the descriptors."),
-    Step("mlp", "The shared MLP", "channel",
-         r"\mathrm{MLP}(d) = W_1\,\mathrm{ReLU}(W_0\, d), \quad W_0 \in \mathbb{R}^{C/r \times C},\ W_1 \in \mathbb{R}^{C \times C/r}",
-         "Both descriptors go through the same small network: a bottleneck of C/r hidden units (r is the reduction "
-         "ratio) with a ReLU, then back to C outputs. Sharing the weights keeps the parameters few; the bottleneck "
-         "makes the MLP weigh channels against each other. A hidden unit whose ReLU is off for both descriptors "
-         "contributes nothing."),
-    Step("sum", "Sum, then sigmoid", "channel",
-         r"M_c = \sigma\big(\mathrm{MLP}(F^c_{avg}) + \mathrm{MLP}(F^c_{max})\big)",
-         "The two MLP outputs are added channel by channel: this sum is the channel's logit, positive where the "
-         "channel should be kept and negative where it should be damped. The sigmoid σ squeezes each logit into "
-         "(0, 1)."),
-    Step("mc", "The channel weights Mc", "channel", r"M_c \in (0, 1)^{C}",
-         "Mc holds one weight per channel: near 1 keeps the channel, near 0 silences it. Sorted, it shows how "
-         "selective the block is for this image. Hover a bar for its channel."),
-    Step("fprime", "Excite: F' = Mc ⊗ F", "channel", r"F' = M_c(F) \otimes F",
-         "Every position of channel c is multiplied by the same weight Mc[c]: the map keeps its shape and is "
-         "only brightened or dimmed as a whole. This is channel attention's output, and spatial attention's input."),
-    Step("spool", "Squeeze across channels: mean and max at each position", "spatial",
-         r"F^s_{avg}(i,j) = \tfrac{1}{C}\textstyle\sum_c F'_{c,i,j}, \qquad F^s_{max}(i,j) = \max_c F'_{c,i,j}",
-         "Spatial attention asks where. It pools F' the other way round: at every position, the mean and the "
-         "maximum over all C channels. The result is two H×W maps, one number per position each."),
-    Step("conv", "The k×k convolution", "spatial",
-         r"f^{k\times k}([F^s_{avg};\, F^s_{max}])",
-         "One convolution with a k×k kernel on the two stacked maps turns them into one map of scores: at each "
-         "position it weighs the 2×k×k values around it. These 2·k·k weights are all that spatial attention "
-         "learns. A larger k sees more context (the paper found 7 better than 3)."),
-    Step("ms", "Sigmoid: the spatial mask Ms", "spatial",
-         r"M_s = \sigma\big(f^{k\times k}([F^s_{avg};\, F^s_{max}])\big) \in (0,1)^{H \times W}",
-         "The sigmoid turns the scores into a mask: one weight per position, near 1 where the block looks and "
-         "near 0 where it does not. Over the photo, it shows where this block's attention falls."),
-    Step("out", "The output F'' = Ms ⊗ F'", "spatial", r"F'' = M_s(F') \otimes F'",
-         "Every channel of F' is multiplied, position by position, by the same mask Ms. F'' has F's shape, so "
-         "CBAM can be dropped into any network; the next layer receives the features re-weighted twice: what, "
-         "then where."),
+    Step("F", "channel", r"F \in \mathbb{R}^{C \times H \times W}"),
+    Step("pool", "channel", r"F^c_{avg} = \tfrac{1}{HW}\textstyle\sum_{i,j} F_{c,i,j}, \qquad F^c_{max} = \max_{i,j} F_{c,i,j}"),
+    Step("mlp", "channel", r"\mathrm{MLP}(d) = W_1\,\mathrm{ReLU}(W_0\, d), \quad W_0 \in \mathbb{R}^{C/r \times C},\ W_1 \in \mathbb{R}^{C \times C/r}"),
+    Step("sum", "channel", r"M_c = \sigma\big(\mathrm{MLP}(F^c_{avg}) + \mathrm{MLP}(F^c_{max})\big)"),
+    Step("mc", "channel", r"M_c \in (0, 1)^{C}"),
+    Step("fprime", "channel", r"F' = M_c(F) \otimes F"),
+    Step("spool", "spatial", r"F^s_{avg}(i,j) = \tfrac{1}{C}\textstyle\sum_c F'_{c,i,j}, \qquad F^s_{max}(i,j) = \max_c F'_{c,i,j}"),
+    Step("conv", "spatial", r"f^{k\times k}([F^s_{avg};\, F^s_{max}])"),
+    Step("ms", "spatial", r"M_s = \sigma\big(f^{k\times k}([F^s_{avg};\, F^s_{max}])\big) \in (0,1)^{H \times W}"),
+    Step("out", "spatial", r"F'' = M_s(F') \otimes F'"),
 )
+
+
+def step(index: int) -> Step:
+    return STEPS[index]
 
 
 def _rel(a, b) -> float:
@@ -90,57 +70,52 @@ def numbers(index: int, t: CBAMTrace, block: CBAM) -> str:
     C, H, W = t.x.shape[1:]
     if key == "F":
         x = t.x[0]
-        return (f"Here: C = **{C}** channels of **{H}×{W}** positions; values from **{float(x.min()):.3f}** to "
-                f"**{float(x.max()):.3f}**, mean **{float(x.mean()):.3f}**.")
+        return text("steps.n.F", C=C, H=H, W=W, low=float(x.min()), high=float(x.max()), mean=float(x.mean()))
     if key == "pool":
         parts = [f"F^c_avg[{c}] = **{float(t.avg_pool[0, c]):.4f}**" if t.avg_pool is not None else "",
                  f"F^c_max[{c}] = **{float(t.max_pool[0, c]):.4f}**" if t.max_pool is not None else ""]
-        return f"For channel {c} (the most attended): " + ", ".join(p for p in parts if p) + "."
+        return text("steps.n.pool", c=c, parts=", ".join(p for p in parts if p))
     if key == "mlp":
         hidden = block.channel_attention.hidden_channels
         active = [int((h[0] > 0).sum()) for h in (t.mlp_hidden_avg, t.mlp_hidden_max) if h is not None]
-        return (f"Here C = {C}, r = {block.reduction_ratio}: **{hidden}** hidden units, "
-                f"{' and '.join(str(a) for a in active)} of them on (ReLU > 0) for the avg and max descriptors; "
-                f"{sum(p.numel() for p in block.channel_attention.parameters()):,} weights in all.")
+        return text("steps.n.mlp", C=C, r=block.reduction_ratio, hidden=hidden,
+                    active=text("steps.n.and").join(str(a) for a in active),
+                    params=f"{sum(p.numel() for p in block.channel_attention.parameters()):,}")
     if key == "sum":
         n = explore.channel_computation(block, t, c)
         terms = " + ".join(f"{n[k]:.3f}" for k in ("mlp_avg", "mlp_max") if k in n)
-        return (f"For channel {c}: {terms} = **{n['channel_logit']:.3f}**, and σ({n['channel_logit']:.3f}) = "
-                f"**{n['channel_weight']:.4f}**.")
+        return text("steps.n.sum", c=c, terms=terms, logit=n["channel_logit"], weight=n["channel_weight"])
     if key == "mc":
-        return (f"Mc runs from **{weights.min():.3f}** to **{weights.max():.3f}** (mean {weights.mean():.3f}); "
-                f"{int((weights > 0.5).sum())} of {C} channels are kept more than half.")
+        return text("steps.n.mc", low=weights.min(), high=weights.max(), mean=weights.mean(),
+                    kept=int((weights > 0.5).sum()), C=C)
     if key == "fprime":
-        return (f"‖F' − F‖ / ‖F‖ = **{_rel(t.x, t.x_channel):.1%}**: how much channel attention changed the "
-                f"features. Channel {c} is multiplied by {weights[c]:.3f}.")
+        return text("steps.n.fprime", change=_rel(t.x, t.x_channel), c=c, w=weights[c])
     if key in ("spool", "conv", "ms"):
         row, col = spatial.mask_peak(t)
         n = explore.spatial_computation(block, t, row, col)
         if key == "spool":
-            return (f"At position (x = {col}, y = {row}), where Ms is largest: F^s_avg = "
-                    f"**{float(t.spatial_avg[0, 0, row, col]):.4f}**, F^s_max = **{float(t.spatial_max[0, 0, row, col]):.4f}**.")
+            return text("steps.n.spool", col=col, row=row, avg=float(t.spatial_avg[0, 0, row, col]),
+                        max=float(t.spatial_max[0, 0, row, col]))
         k = block.spatial_attention.kernel_size
         if key == "conv":
-            return (f"k = {k}: **{2 * k * k}** weights. At (x = {col}, y = {row}) the 2×{k}×{k} products sum to "
-                    f"**{n['conv']:.4f}**" + (f", then BatchNorm gives {n['batch_norm']:.4f}." if n["batch_norm"] is not None else "."))
+            return (text("steps.n.conv", k=k, weights=2 * k * k, col=col, row=row, conv=n["conv"])
+                    + (text("steps.n.bn", bn=n["batch_norm"]) if n["batch_norm"] is not None else text("steps.n.end")))
         mask = finite(t.spatial_mask[0, 0], "Ms")
-        return (f"Ms runs from **{mask.min():.3f}** to **{mask.max():.3f}**; its largest value is at (x = {col}, "
-                f"y = {row}): σ({n['logit']:.3f}) = **{n['mask']:.4f}**.")
-    return (f"‖F'' − F'‖ / ‖F'‖ = **{_rel(t.x_channel, t.out):.1%}**, and the whole block: ‖F'' − F‖ / ‖F‖ = "
-            f"**{_rel(t.x, t.out):.1%}**.")
+        return text("steps.n.ms", low=mask.min(), high=mask.max(), col=col, row=row, logit=n["logit"], mask=n["mask"])
+    return text("steps.n.out", spatial=_rel(t.x_channel, t.out), whole=_rel(t.x, t.out))
 
 
 def _energy_pair(t: CBAMTrace) -> Chart:
-    return network.compare_outputs({"F' (channel mean)": t.x_channel[0], "F'' (channel mean)": t.out[0]},
-                                   title="F' and F'' (mean over channels): Ms at work")
+    return network.compare_outputs({text("steps.fprime_mean"): t.x_channel[0], text("steps.f2_mean"): t.out[0]},
+                                   title=text("steps.energy.title"))
 
 
 def _logits(t: CBAMTrace) -> Chart:
     series = {name: finite(v[0], name) for name, v in (("MLP(AvgPool F)", t.mlp_avg), ("MLP(MaxPool F)", t.mlp_max))
               if v is not None}
-    series["sum (the logit)"] = finite(t.channel_logits[0], "logits")
-    colours = {"MLP(AvgPool F)": "#1f77b4", "MLP(MaxPool F)": "#ff7f0e", "sum (the logit)": "#9467bd"}
-    return bars(series, title="The two MLP outputs and their sum, per channel", x_title="channel", y_title="value",
+    series[text("steps.sum_logit")] = finite(t.channel_logits[0], text("steps.logits"))
+    colours = {"MLP(AvgPool F)": "#1f77b4", "MLP(MaxPool F)": "#ff7f0e", text("steps.sum_logit"): "#9467bd"}
+    return bars(series, title=text("steps.logits.title"), x_title=text("vc.channel"), y_title=text("base.value"),
                 colors=[colours[name] for name in series])
 
 
@@ -196,8 +171,8 @@ def diagram(current: int, *, select: str = "step") -> Chart:
                  "color": {"condition": {"test": "datum.current == 1", "value": "#f8765c"},
                            "value": "#fdebd3"},
                  "strokeWidth": {"condition": {"test": "datum.current == 1", "value": 3}, "value": 1},
-                 "tooltip": [{"field": "label", "type": "nominal", "title": "step"},
-                             {"field": "title", "type": "nominal", "title": "what"}]}},
+                 "tooltip": [{"field": "label", "type": "nominal", "title": text("steps.step")},
+                             {"field": "title", "type": "nominal", "title": text("steps.what")}]}},
             {"mark": {"type": "text", "fontSize": 12, "cursor": "pointer"},
              "encoding": {"x": {"field": "xc", "type": "quantitative", "scale": scale_x},
                           "y": {"field": "yc", "type": "quantitative", "scale": scale_y},
@@ -208,9 +183,5 @@ def diagram(current: int, *, select: str = "step") -> Chart:
     return Chart(spec, {"main": table}, select=select)
 
 
-_SHORT = {"F": "F", "pool": "pool", "mlp": "MLP", "sum": "sum, σ", "mc": "Mc", "fprime": "F'", "spool": "mean, max",
-          "conv": "k×k conv", "ms": "Ms", "out": "F''"}
-
-
 def _short(step: Step) -> str:
-    return _SHORT[step.key]
+    return text(f"step.{step.key}.short")
