@@ -7,21 +7,21 @@ from cbam.views import network as views
 from ui import page, show
 
 state, timed, choice = page.block_page("Full CBAM: F → F' → F''")
-t = timed.trace
+tr = timed.trace
 page.show_timings(timed)
-st.download_button("Download this block's trace (NPZ)", lambda: explore.trace_npz(t), file_name=f"cbam_trace_{state.layer}.npz",
+st.download_button("Download this block's trace (NPZ)", lambda: explore.trace_npz(tr), file_name=f"cbam_trace_{state.layer}.npz",
                    mime="application/octet-stream", on_click="ignore",
                    help="Every intermediate of the forward pass, named as in cbam.trace")
 
 c1, c2, c3 = st.columns(3)
-c1.metric("‖F' − F‖ / ‖F‖", f"{explore.relative_change(t.x, t.x_channel):.1%}", help="what channel attention changed")
-c2.metric("‖F'' − F'‖ / ‖F'‖", f"{explore.relative_change(t.x_channel, t.out):.1%}", help="what spatial attention changed")
-c3.metric("‖F'' − F‖ / ‖F‖", f"{explore.relative_change(t.x, t.out):.1%}", help="what the whole block changed")
+c1.metric("‖F' − F‖ / ‖F‖", f"{explore.relative_change(tr.x, tr.x_channel):.1%}", help="what channel attention changed")
+c2.metric("‖F'' − F'‖ / ‖F'‖", f"{explore.relative_change(tr.x_channel, tr.out):.1%}", help="what spatial attention changed")
+c3.metric("‖F'' − F‖ / ‖F‖", f"{explore.relative_change(tr.x, tr.out):.1%}", help="what the whole block changed")
 left, right = st.columns([1, 2])
 with left:
-    show.chart(views.step_changes, t, key="step_changes")
+    show.chart(views.step_changes, tr, key="step_changes")
 with right:
-    show.chart(views.channel_energy, t, key="channel_energy", download=False)
+    show.chart(views.channel_energy, tr, key="channel_energy", download=False)
 
 st.header("Three arrangements, same weights")
 st.markdown("The paper compares channel-then-spatial (its choice, best in Table 3), spatial-then-channel, and both "

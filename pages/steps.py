@@ -3,13 +3,14 @@ paragraph; Next / Back (or the ← / → keys), or a click on the diagram, moves
 
 import streamlit as st
 
+from cbam.i18n import t
 from cbam.views import Chart
 from cbam.views import steps as views
 from ui import cache, page, show
 from ui.state import lab
 
-state, timed, choice = page.block_page("Step by step: CBAM in ten steps")
-t, block = timed.trace, choice.block
+state, timed, choice = page.block_page(t("psteps.title"))
+tr, block = timed.trace, choice.block
 available = views.available(block)
 if lab().step not in available:
     lab().step = available[0] if lab().step < available[0] else available[-1]
@@ -31,19 +32,18 @@ def jumped() -> None:
 current = lab().step
 show.chart(views.diagram(current), key="steps.diagram", download=False, on_select=jumped)
 back, where, forward = st.columns([1, 3, 1])
-back.button("Back", icon=":material/arrow_back:", shortcut="Left", on_click=move, args=(-1,),
+back.button(t("psteps.back"), icon=":material/arrow_back:", shortcut="Left", on_click=move, args=(-1,),
             disabled=current == available[0], key="steps.back", width="stretch")
-forward.button("Next", icon=":material/arrow_forward:", shortcut="Right", on_click=move, args=(1,),
+forward.button(t("psteps.next"), icon=":material/arrow_forward:", shortcut="Right", on_click=move, args=(1,),
                disabled=current == available[-1], key="steps.next", width="stretch")
-where.caption(f"Step {available.index(current) + 1} of {len(available)} · block {state.layer} · "
-              "← / → move between steps; click a box above to jump")
+where.caption(t("psteps.where", n=available.index(current) + 1, total=len(available), layer=state.layer))
 
 step = views.STEPS[current]
 st.header(f"{current + 1} · {step.title}")
 st.latex(step.equation)
 st.markdown(step.explanation)
-st.info(views.numbers(current, t, block), icon=":material/calculate:")
-for index, view in enumerate(show.build(views.step_views, current, t, block,
+st.info(views.numbers(current, tr, block), icon=":material/calculate:")
+for index, view in enumerate(show.build(views.step_views, current, tr, block,
                                         cache.photo(state.image_key, lab().image_bytes)) or []):
     key = f"steps.{step.key}.{index}"
     if isinstance(view, Chart):

@@ -10,6 +10,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from cbam import data, imagenet, samples, zoo
 from cbam.explore import BlockChoice, TimedTrace
+from cbam.i18n import t
 from cbam.views import network
 from ui import cache, links, sidebar
 from ui.sidebar import Current
@@ -74,13 +75,12 @@ def block_page(title: str) -> tuple[Current, TimedTrace, BlockChoice]:
     state = current()
     st.title(title)
     if not state.layers:
-        st.info("This model has no CBAM block to show.")
+        st.info(t("page.no_block"))
         st.stop()
     try:
         timed, choice = block_trace(state)
     except ValueError as error:
-        st.error(f"Block {state.layer} cannot be traced on this image: {error}. Try another layer, model or image.",
-                 icon=":material/error:")
+        st.error(t("page.cannot_trace", layer=state.layer, error=error), icon=":material/error:")
         st.stop()
     fit_note(state)
     show_block_notes(state, choice)
@@ -99,19 +99,16 @@ def fit_note(state: Current) -> None:
     """Say so when the image is not of the kind the model learned: its attention then has no right answer."""
     kind = image_kind()
     if state.card.trained and state.card.class_names == data.CLASS_NAMES and kind != "task":
-        st.info("This model learned the shapes task (the shape of the one red object among distractors), so on this "
-                "image its attention has no right answer. Choose the sample “Shapes task…”, an image from "
-                "*The shapes task* page, or, for photos, CBAM-ResNet-50 (ImageNet).", icon=":material/lightbulb:")
+        st.info(t("page.fit_task"), icon=":material/lightbulb:")
     elif state.card.trained and state.card.class_names == tuple(imagenet.IMAGENET_CLASSES) and kind == "task":
-        st.info("This network learned ImageNet photos; a shapes-task image is far from what it saw. The demo model "
-                "learned this task.", icon=":material/lightbulb:")
+        st.info(t("page.fit_imagenet"), icon=":material/lightbulb:")
 
 
 def class_names(card: zoo.ModelCard, classes: int) -> tuple[str, ...]:
     """The names of a model's ``classes`` outputs: its card's when they fit, else "class 0", "class 1", …"""
     if len(card.class_names) == classes:
-        return tuple(card.class_names)
-    return tuple(f"class {i}" for i in range(classes))
+        return tuple(t(f"shape.{n}") if n in data.CLASS_NAMES else n for n in card.class_names)
+    return tuple(t("page.class", i=i) for i in range(classes))
 
 
 def comparison(kind: str, state: Current) -> dict:
@@ -122,24 +119,23 @@ def comparison(kind: str, state: Current) -> dict:
 
 def show_block_notes(state: Current, choice: BlockChoice) -> None:
     if choice.variant is not None:
-        st.success(f"r = {state.ratio}, k = {state.kernel}: showing the trained variant “{zoo.get_card(choice.variant).title}”, "
-                   "a network trained with these settings (its own features and learned weights), not a freshly "
-                   "initialised block.")
+        st.success(t("page.variant", r=state.ratio, k=state.kernel, title=sidebar.card_title(zoo.get_card(choice.variant))))
     if not state.card.trained:
-        st.info("This network is untrained: the block's weights are random, so what you see is the mechanism, "
-                "not learned attention.")
+        st.info(t("page.untrained"))
     for note in choice.notes:
         st.warning(note)
 
 
 def show_timings(timed: TimedTrace) -> None:
-    parts = " · ".join(f"{label}: {ms:.2f} ms" for label, ms in timed.milliseconds.items())
-    st.caption(f"Measured on {timed.device.upper()}: {parts}")
+    names = {"channel attention": t("vn.channel_attention"), "spatial attention": t("vn.spatial_attention"),
+             "whole block": t("page.whole_block")}
+    parts = " · ".join(f"{names.get(label, label)}: {ms:.2f} ms" for label, ms in timed.milliseconds.items())
+    st.caption(t("page.measured", device=timed.device.upper(), parts=parts))
 
 
 def opacity_slider(container=st) -> float:
     """The mask-opacity slider shared by the overlay views; carried by lesson links as ``alpha``."""
-    return container.slider("Mask opacity", 0.0, 1.0, step=0.05, **mirrored("alpha"))
+    return container.slider(t("page.opacity"), 0.0, 1.0, step=0.05, **mirrored("alpha"))
 
 
 def photo_note(state: Current, feature: int) -> str:

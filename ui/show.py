@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from cbam import plots
+from cbam.i18n import t
 from cbam.views import Chart, Picture, ViewError
 
 
@@ -20,7 +21,7 @@ def build(view: Callable[..., Any], *args, **kwargs) -> Any | None:
     try:
         return view(*args, **kwargs)
     except ViewError as error:
-        st.error(f"This view cannot be drawn: {error}", icon=":material/error:")
+        st.error(t("show.cannot_draw", error=error), icon=":material/error:")
         return None
 
 
@@ -65,7 +66,7 @@ def picture(view: Picture | None, *, key: str | None = None, width: int | str = 
 
 def png_download(figure: plots.Plot, key: str) -> None:
     """A download button whose PNG is drawn only when it is clicked."""
-    st.download_button("Download PNG", data=lambda: _png(figure), file_name=f"{key}.png", mime="image/png",
+    st.download_button(t("show.download_png"), data=lambda: _png(figure), file_name=f"{key}.png", mime="image/png",
                        key=f"dl.{key}", on_click="ignore")
 
 
