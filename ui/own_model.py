@@ -31,8 +31,9 @@ import streamlit as st
 import torch
 from torch import nn
 
-from cbam import imagenet, usercode, zoo
+from cbam import i18n, imagenet, usercode, zoo
 from cbam.adopt import AdoptWarning
+from cbam.i18n import t
 
 ENV_VAR = "CBAM_LAB_MODEL_CODE"
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -165,11 +166,25 @@ def first_line(error: BaseException) -> str:
 
 
 def describe(error: usercode.ModelCodeError) -> str:
-    """One line: which case it is, and why."""
+    """One line: which case it is, and why (in English: the server's log and the tests read it)."""
     case = CASES.get(error.kind, error.kind)
     if error.kind == "weights" and "cannot be read" in str(error):
         case = "weights file not readable"
     return f"Your model (--model-code) was not loaded: {case} — {error}"
+
+
+def describe_current() -> str | None:
+    """Why the own model was not built, in the current language (the case in words; the reason, which
+    comes from the user's code or PyTorch, as it is)."""
+    own = current()
+    if own is None or own.error is None:
+        return None
+    if i18n.language() == "en":
+        return own.error
+    prefix = "Your model (--model-code) was not loaded: "
+    case, _, reason = own.error[len(prefix):].partition(" — ")
+    key = next((k for k, v in CASES.items() if v == case), "unreadable" if case == "weights file not readable" else None)
+    return t("own.failed", case=t(f"own.case.{key}") if key else case, error=reason)
 
 
 def options() -> Options | None:

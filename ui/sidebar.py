@@ -71,6 +71,8 @@ def sample_title(sample: samples.SampleImage) -> str:
 
 def card_title(card: zoo.ModelCard) -> str:
     """A model's title in the current language (the bundled models'; others keep their own)."""
+    if card.title.startswith("Your model: "):  # the server's own model (ui/own_model.py)
+        return t("own.title", title=card.title.removeprefix("Your model: "))
     return i18n.catalogue(i18n.language()).get(f"model.{card.name}", card.title)
 
 
@@ -189,7 +191,7 @@ def _model_select() -> tuple[str, zoo.ModelCard]:
             state.weights_panel, state.weights_error = "imagenet", None
         name = state.model = state.usable_model if state.usable_model in cards else next(iter(cards))
     state.usable_model = name
-    problem = own_model.problem()
+    problem = own_model.describe_current()
     if problem:
         st.error(problem, icon=":material/error:")
     server = own_model.loaded()

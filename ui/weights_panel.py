@@ -19,6 +19,7 @@ import streamlit as st
 
 from cbam import imagenet, usercode, zoo
 from cbam.checkpoints import CheckpointError
+from cbam.i18n import t
 from ui import cache
 from ui.state import lab, mirrored
 
@@ -32,12 +33,12 @@ def close() -> None:
 
 
 def _download() -> None:
-    bar = st.progress(0.0, text="Downloading the ImageNet weights…")
+    bar = st.progress(0.0, text=t("wp.downloading"))
 
     def progress(done: int, total: int | None) -> None:
         fraction = min(1.0, done / total) if total else 0.0
-        bar.progress(fraction, text=f"Downloading the ImageNet weights: {done / 2**20:.0f}"
-                                    + (f" of {total / 2**20:.0f} MiB" if total else " MiB"))
+        bar.progress(fraction, text=t("wp.progress", done=done / 2**20)
+                                    + (t("wp.of_mib", total=total / 2**20) if total else t("wp.mib")))
 
     state = lab()
     try:
@@ -58,8 +59,7 @@ def _adopt_upload(upload, input_size: int) -> None:
         network, card = usercode.model_from_weights(upload.getvalue())
     except (CheckpointError, ValueError, imagenet.WeightsError) as error:
         reason = usercode.one_line(error).rstrip(".")
-        state.weights_error = (f"{upload.name} could not be used as CBAM-ResNet weights: {reason}. "
-                               "The previous model stays selected.")
+        state.weights_error = t("wp.bad", name=upload.name, reason=reason)
         return
     name = cache.new_session_model_name()
     state.session_models[name] = (network, dataclasses.replace(card, name=name, title=f"{card.title}: {upload.name}",
@@ -70,27 +70,13 @@ def _adopt_upload(upload, input_size: int) -> None:
 
 
 def _imagenet_text() -> None:
-    st.markdown("#### CBAM-ResNet-50 (ImageNet) needs its weights first")
-    st.markdown(
-        f"The weights (about 113 MB, `{imagenet.PYTORCHCV_FILE_NAME}`, from osmr's pytorchcv model store) are "
-        "not on this machine yet. The bundled model stays selected meanwhile. Choose one:\n"
-        "- **Download** them now (once: they are kept in the PyTorch hub cache, checksum verified);\n"
-        "- **upload** a weights file you have (pytorchcv's `.pth` or its `.zip`, or the authors' checkpoint "
-        "from Jongchan/attention-module);\n"
-        f"- or, for an offline classroom server, set the environment variable `{imagenet.ENV_VAR}` to the "
-        "file's path before starting the app."
-    )
+    st.markdown(t("wp.imagenet_h"))
+    st.markdown(t("wp.imagenet_text", file=imagenet.PYTORCHCV_FILE_NAME, env=imagenet.ENV_VAR))
 
 
 def _upload_text() -> None:
-    st.markdown("#### Upload the weights of a CBAM-ResNet")
-    st.markdown(
-        "CBAM-ResNet-18, -34, -50 or -101 in the authors' layout (Jongchan/attention-module's checkpoint), "
-        "pytorchcv's (`cbam_resnet*`), timm's (`resnet18/34/50` built with `block_args={\"attn_layer\": \"cbam\"}`) "
-        "or CBAM Lab's. The layout and the depth are read from the file's keys; the file is read as tensors "
-        "only, never run. The network becomes a model of this session (nobody else sees it); the current "
-        "model stays selected until it loads."
-    )
+    st.markdown(t("wp.upload_h"))
+    st.markdown(t("wp.upload_text"))
 
 
 def show(kind: str) -> None:
@@ -105,20 +91,19 @@ def show(kind: str) -> None:
         error_slot = st.empty()  # filled last, so a failure of this very run shows too
         c1, c2 = st.columns([1, 2])
         if kind == "imagenet":
-            if c1.button("Download the weights", key="imagenet.download", type="primary"):
+            if c1.button(t("wp.download"), key="imagenet.download", type="primary"):
                 _download()
             input_size = imagenet.INPUT_SIZE
-            label = "Or upload a weights file"
+            label = t("wp.or_upload")
         else:
             input_size = int(c1.number_input(
-                "Input size (pixels)", 32, 1024, step=32, **mirrored("upload_input_size"),
-                help="Images are resized to this square. 224 for ImageNet weights; the network takes any size."))
-            label = "Weights file"
+                t("wp.input_size"), 32, 1024, step=32, **mirrored("upload_input_size"), help=t("wp.input_help")))
+            label = t("wp.file")
         upload = c2.file_uploader(label, type=UPLOAD_TYPES, key=f"{prefix}.upload", max_upload_size=MAX_UPLOAD_MIB)
         if upload is not None and upload.file_id != state.weights_upload_id:
             state.weights_upload_id = upload.file_id
             _adopt_upload(upload, input_size)
-        if st.button("Not now", key=f"{prefix}.dismiss"):
+        if st.button(t("wp.not_now"), key=f"{prefix}.dismiss"):
             close()
             st.rerun()
         if state.weights_error:
