@@ -42,7 +42,7 @@ st.dataframe(table, hide_index=True, width="stretch")
 st.caption(t("pab.baseline"))
 
 metric = st.radio(t("pab.plot"), ["accuracy", "pointing_game", "mass_on_target"], horizontal=True, key="ablations.metric",
-                  format_func=metric_label)
+                  format_func={m: metric_label(m) for m in ("accuracy", "pointing_game", "mass_on_target")}.get)
 show.chart(views.ablation_bars, results["rows"], metric, key=f"ablation_{metric}")
 
 st.header(t("pab.agree"))

@@ -8,7 +8,7 @@ from cbam.views import channel as views
 from ui import page, show
 from ui.state import lab, mirrored
 
-state, timed, choice = page.block_page(t("pch.title"))
+state, timed, choice = page.block_page("pch.title")
 tr, block = timed.trace, choice.block
 C, H, W = tr.x.shape[1:]
 hidden = block.channel_attention.hidden_channels

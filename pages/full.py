@@ -7,7 +7,7 @@ from cbam.i18n import t
 from cbam.views import network as views
 from ui import page, show
 
-state, timed, choice = page.block_page(t("pfull.title"))
+state, timed, choice = page.block_page("pfull.title")
 tr = timed.trace
 
 

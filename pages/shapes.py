@@ -44,7 +44,8 @@ def examples() -> None:
         with columns[(2 * index + 1) % 6]:
             show.picture(mask)
     chosen = st.selectbox(t("pshapes.explore"), range(12),
-                          format_func=lambda i: f"#{int(start) + i} · {shape(samples[i].class_name)}", key="shapes.pick")
+                          format_func={i: f"#{int(start) + i} · {shape(s.class_name)}" for i, s in enumerate(samples)}.get,
+                          key="shapes.pick")
     if st.button(t("pshapes.use"), key="shapes.use"):
         buffer = io.BytesIO()
         Image.fromarray(samples[chosen].image).save(buffer, format="PNG")

@@ -8,7 +8,7 @@ from cbam.views import spatial as views
 from ui import cache, page, show
 from ui.state import lab, mirrored
 
-state, timed, choice = page.block_page(t("psp.title"))
+state, timed, choice = page.block_page("psp.title")
 tr, block = timed.trace, choice.block
 if block.spatial_attention is None or tr.spatial_mask is None:
     st.info(t("psp.none"))

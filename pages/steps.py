@@ -9,7 +9,7 @@ from cbam.views import steps as views
 from ui import cache, page, show
 from ui.state import lab
 
-state, timed, choice = page.block_page(t("psteps.title"))
+state, timed, choice = page.block_page("psteps.title")
 tr, block = timed.trace, choice.block
 available = views.available(block)
 if lab().step not in available:

@@ -38,7 +38,7 @@ with st.form("training.form"):
     ratio = c6.select_slider(t("sidebar.ratio"), [1, 2, 4, 8, 16], value=demo.reduction_ratio, key="training.ratio")
     kernel = c7.select_slider(t("sidebar.kernel"), explore.kernel_sizes(11), value=demo.kernel_size, key="training.kernel")
     arrangement = c8.selectbox(t("ptr.arrangement"), ["channel-spatial", "spatial-channel", "parallel"], key="training.arrangement",
-                               format_func=variant)
+                               format_func={a: variant(a) for a in ("channel-spatial", "spatial-channel", "parallel")}.get)
     c9, c10, c11 = st.columns(3)
     seed = c9.number_input(t("ptr.seed"), 0, 10_000, 0, key="training.seed")
     watch = c11.selectbox(t("ptr.watch"), [0, 1, 2, 3], format_func=lambda i: f"stages.{i}.cbam", key="training.watch")

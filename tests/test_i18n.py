@@ -53,3 +53,92 @@ def test_the_library_views_follow_the_language(block_trace):
     assert re.search(r"[\u4e00-\u9fff]", kernel_title), kernel_title
     assert all(re.search(r"[\u4e00-\u9fff]", text) for text in step), step
     assert chinese["layer"][0]["encoding"]["x"]["title"] == "排名（按 Mc 排序）"
+
+
+# --------------------------------------------------------------------------------------------
+# Every page in Chinese mode: no exceptions, no errors, no English words
+# --------------------------------------------------------------------------------------------
+
+PAGES = ["pages/start.py", "pages/steps.py", "pages/channel.py", "pages/spatial.py", "pages/full.py", "pages/layers.py",
+         "pages/gradcam.py", "pages/shapes.py", "pages/training.py", "pages/ablations.py"]
+
+# Words of 4+ Latin letters a Chinese page may show: symbols, names of methods, models, layers and formats,
+# and the markdown/LaTeX the app writes around them. Keep it short and honest.
+ALLOWED = {
+    "CBAM", "ReLU", "MLP", "Grad", "CAM", "ImageNet", "ResNet", "BatchNorm", "PNG", "CSV", "NPZ", "CPU", "CUDA", "GPU",
+    "AvgPool", "MaxPool", "logit", "sigmoid", "softmax", "Woo", "Park", "Kweon", "ECCV", "arXiv", "https", "arxiv",
+    "Selvaraju", "Jongchan", "attention", "module", "pytorchcv", "timm", "PyTorch", "Linear", "super", "Block",
+    "demo", "baseline", "stages", "cbam", "shapes", "task", "pointing", "game", "docs", "ablations", "epoch",
+    "Shapes",  # the sample "Shapes task…" named in a hint
+    "Sigmoid", "Language",
+    "Convolutional", "Attention", "Module",  # the paper's name, given beside its Chinese name  # "Language / 语言": the language select is labelled in both
+    "magma", "viridis", "gray",
+}
+LATIN_WORD = re.compile(r"(?<![A-Za-z])[A-Za-z][A-Za-z'’-]*[A-Za-z]")
+DROP = re.compile(r"`[^`]*`|\$[^$]*\$|\([^)]*https?://[^)]*\)|\\[a-zA-Z]+|[\w/]+\.\w+")  # code, LaTeX, links, file and module names
+
+
+def english_words(text: str) -> set[str]:
+    text = DROP.sub(" ", text)
+    words = set()
+    for word in LATIN_WORD.findall(text):
+        for part in re.split(r"[-'’]", word):
+            if len(part) >= 4 and part not in ALLOWED:
+                words.add(part)
+    return words
+
+
+def chart_titles(spec) -> list[str]:
+    """Every "title" in a Vega-Lite spec (chart, axes, legends, tooltips)."""
+    found = []
+    if isinstance(spec, dict):
+        for key, value in spec.items():
+            if key == "title" and isinstance(value, str):
+                found.append(value)
+            elif key not in ("datasets", "data"):
+                found += chart_titles(value)
+    elif isinstance(spec, list):
+        for value in spec:
+            found += chart_titles(value)
+    return found
+
+
+def page_texts(at) -> list[str]:
+    import json
+
+    texts = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error", "success"):
+        texts += [element.value for element in at.get(kind)]
+    for kind in ("selectbox", "select_slider", "slider", "radio", "toggle", "checkbox", "number_input", "multiselect",
+                 "button", "text_input"):
+        for widget in at.get(kind):
+            texts.append(widget.label)
+            if getattr(widget, "help", None):
+                texts.append(widget.help)
+    for kind in ("metric",):
+        texts += [m.label for m in at.get(kind)]
+    for chart in at.get("vega_lite_chart"):
+        texts += chart_titles(json.loads(chart.proto.spec))
+    return [text for text in texts if text]
+
+
+@pytest.fixture(scope="module")
+def chinese_app():
+    from test_app import app_with_link
+
+    return app_with_link(lang="zh")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_in_chinese_shows_no_english(chinese_app, page):
+    from test_app import go
+
+    at = go(chinese_app, page)
+    assert not at.error, [e.value for e in at.error]
+    assert at.session_state["lab"].lang == "zh"
+    english = {}
+    for text in page_texts(at):
+        words = english_words(text)
+        if words:
+            english[text[:120]] = sorted(words)
+    assert not english, english

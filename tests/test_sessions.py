@@ -63,7 +63,7 @@ def app_pages() -> dict[str, str]:
         if match.group(3):
             title = english[match.group(3)]
         else:
-            title = match.group(2).split("{")[0] if match.group(1) else match.group(2)
+            title = match.group(2).split("{")[0] if match.group(1) else english.get(match.group(2), match.group(2))
         pages[label] = title.replace("*", "").strip()
     return pages
 

@@ -119,6 +119,6 @@ def link(hide: tuple[str, ...] = ()) -> str:
 
 def share_box() -> None:
     with st.sidebar.expander(t("links.share"), icon=":material/link:"):
-        hide = st.multiselect(t("links.hide_label"), list(HIDEABLE), format_func=hide_label, key="w.share_hide")
+        hide = st.multiselect(t("links.hide_label"), list(HIDEABLE), format_func={h: hide_label(h) for h in HIDEABLE}.get, key="w.share_hide")
         st.code(link(tuple(hide)), language=None, wrap_lines=True)
         st.caption(t("links.copy") + ("" if lab().source == "Sample image" else t("links.copy_upload")))

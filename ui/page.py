@@ -69,11 +69,12 @@ def block_trace(state: Current) -> tuple[TimedTrace, BlockChoice]:
 
 
 def block_page(title: str) -> tuple[Current, TimedTrace, BlockChoice]:
-    """The start of every step-by-step page: the shared state, the page title, and the chosen block
+    """The start of every step-by-step page: the shared state, the page title (its catalogue key: the
+    language is known only once the sidebar has run), and the chosen block
     traced with the user's r and k, with its notes shown. Stops the page when the model has no CBAM
     block, or when the block cannot be traced (non-finite features), saying why."""
     state = current()
-    st.title(title)
+    st.title(t(title))
     if not state.layers:
         st.info(t("page.no_block"))
         st.stop()

@@ -122,14 +122,15 @@ def show_image_error() -> None:
 def _image_controls() -> None:
     state, sidebar = lab(), st.sidebar
     sources = ["Sample image", "Upload", "Camera"] + ([state.source] if state.source == "Generated" else [])
-    sidebar.radio(t("sidebar.image_source"), sources, horizontal=True, format_func=_source_label, **mirrored("source"))
+    sidebar.radio(t("sidebar.image_source"), sources, horizontal=True, format_func={s: _source_label(s) for s in sources}.get, **mirrored("source"))
     if state.source == "Sample image":
         gallery = {sample.file: sample for sample in samples.sample_images()}
         titles = {file: sample_title(sample) for file, sample in gallery.items()}
         chosen = gallery[sidebar.selectbox(t("sidebar.sample"), list(gallery), format_func=titles.get, **mirrored("sample"))]
         if state.image_label != chosen.title:
             set_image(chosen.path.read_bytes(), chosen.title)
-        sidebar.caption(f"{chosen.credit} — {chosen.licence}")
+        words = i18n.catalogue(i18n.language())
+        sidebar.caption(f"{words.get(f'credit.{chosen.file}', chosen.credit)} — {words.get(f'licence.{chosen.licence}', chosen.licence)}")
     elif state.source == "Upload":
         upload = sidebar.file_uploader(t("sidebar.image"), type=list(images.SUPPORTED_EXTENSIONS), key="w.upload",
                                        max_upload_size=images.DEFAULT_MAX_BYTES // 2**20)
