@@ -14,8 +14,8 @@ fi
 # The browser test drives Debian's Chromium (Playwright's own browser download is not used).
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Debian's chromium for the browser test"
-    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+    echo "installing Debian's chromium (and CJK fonts for the Chinese pages) for the browser test"
+    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk >/dev/null
   elif [ "${CI:-}" = "true" ]; then
     echo "error: chromium is missing and cannot be installed here" >&2; exit 1
   else
