@@ -269,7 +269,7 @@ def bars(series: Mapping[str, np.ndarray], *, title: str, x_title: str, y_title:
         "y2": {"datum": 0},
         "color": {"field": "name", "type": "nominal", "title": None, "sort": names,
                   "scale": {"domain": names, "range": list(colors)},
-                  "legend": {"orient": "top"} if len(names) > 1 else None},
+                  "legend": {"orient": "top", "labelLimit": 420} if len(names) > 1 else None},
         "tooltip": [{"field": "label", "type": "nominal", "title": x_title.split(" (")[0].split("（")[0]},
                     {"field": "name", "type": "nominal", "title": text("base.series")},
                     {"field": "v", "type": "quantitative", "title": text("base.value"), "format": ".4f"}],
