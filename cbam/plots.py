@@ -211,68 +211,16 @@ def _relative_change(after: np.ndarray, before: np.ndarray) -> float:
 # --------------------------------------------------------------------------------------------
 
 
-def _figure(width: float, height: float, title: str) -> Figure:
-    """A new figure with constrained layout and a title; pyplot never sees it."""
-    fig = Figure(figsize=(width, height), layout="constrained")
+def _figure(width: float, height: float, title: str, *, maps: bool = False) -> Figure:
+    """A new figure with constrained layout and a title; pyplot never sees it.
+
+    ``maps=True`` (panels of images, whose aspect ratio is fixed) takes matplotlib's "compressed"
+    layout: constrained layout can measure the labels from where an image panel was last drawn
+    rather than from its cell, so that each new drawing of the figure moves the panels further and
+    cuts labels off (seen on the mask overlay and the spatial pools)."""
+    fig = Figure(figsize=(width, height), layout="compressed" if maps else "constrained")
     fig.suptitle(title, fontsize=TITLE_SIZE)
     return fig
-
-
-class _Sheet:
-    """A figure laid out by hand, in inches measured from its top-left corner.
-
-    Constrained layout measures every tick label of every panel before it draws, and costs more
-    than the drawing itself (a grid of 8 feature maps: 250 ms instead of 75 ms). The figures that
-    the app redraws whenever a slider moves are placed with this instead: each builder says where
-    its panels go, and the figure's size follows from them, so image panels get exactly their
-    aspect ratio and nothing is resized at draw time. ``tests/test_plots.py`` checks that no text
-    leaves the figure and no two panels overlap."""
-
-    # Room, in inches, for what sits around a panel (tick labels 10 pt, axis labels 11 pt,
-    # panel titles 12 pt, figure title 14 pt).
-    TITLE = 0.5  # the figure's title, above everything
-    PANEL_TITLE = 0.26  # one line of a panel's title
-    X_AXIS = 0.62  # x tick labels and the x label, below a panel
-    X_TICKS = 0.3  # x tick labels only
-    Y_AXIS = 0.8  # y tick labels and the y label, left of a panel
-    COLORBAR = 1.25  # gap, bar, tick labels and a label of up to two lines, right of a panel
-    COLORBAR_WIDTH = 0.16
-    EDGE = 0.15  # empty margin on the other sides
-
-    def __init__(self, width: float, height: float, title: str) -> None:
-        self.width, self.height = width, height
-        self.fig = Figure(figsize=(width, height))
-        self.fig.suptitle(title, fontsize=TITLE_SIZE, y=1 - 0.12 / height, va="top")
-
-    def axes(self, left: float, top: float, width: float, height: float):
-        """A panel whose top-left corner is ``left`` in and ``top`` in from the figure's."""
-        return self.fig.add_axes(
-            (left / self.width, 1 - (top + height) / self.height, width / self.width, height / self.height)
-        )
-
-    def colorbar(self, mappable, left: float, top: float, height: float, label: str, *,
-                 data: tuple[np.ndarray, ...] = ()):
-        """A colour bar ``left`` in from the figure's left edge, as tall as ``height``, labelled
-        ``label`` and, when ``data`` is given, the range of its finite values."""
-        cax = self.axes(left + 0.12, top, self.COLORBAR_WIDTH, height)
-        # Tick labels stay short: a very small or very large scale moves its power of ten to the label.
-        low, high = mappable.norm.vmin, mappable.norm.vmax
-        largest = max(abs(low), abs(high)) if low is not None and high is not None else 1.0
-        power = math.floor(math.log10(largest)) if largest > 0 and not 1e-2 <= largest < 1e4 else 0
-        if power:
-            label = f"{label} (×1e{power})"
-        if data:
-            values = _finite_values(*data) / 10**power
-            label += f" [{values.min():.3g}, {values.max():.3g}]" if values.size else " [no finite values]"
-        # one line along the bar where it fits (about 0.09 in per character at 11 pt), else two
-        if len(label) * 0.09 > height + 0.3 and " " in label:
-            middle = len(label) // 2
-            cut = min((i for i, c in enumerate(label) if c == " "), key=lambda i: abs(i - middle))
-            label = label[:cut] + "\n" + label[cut + 1:]
-        cbar = self.fig.colorbar(mappable, cax=cax, format=FuncFormatter(lambda value, _: f"{value / 10 ** power:.3g}"))
-        cbar.set_label(label, fontsize=LABEL_SIZE)
-        _tick_size(cbar.ax)
-        return cbar
 
 
 def _message_figure(title: str, message: str) -> Figure:
@@ -308,9 +256,28 @@ def _style(ax, *, title: str | None = None, xlabel: str | None = None, ylabel: s
     _tick_size(ax)
 
 
-def _colorbar(fig: Figure, mappable, ax, label: str):
-    """A colour bar for ``mappable`` next to ``ax`` (one axes or a list sharing the scale)."""
-    cbar = fig.colorbar(mappable, ax=ax)
+def _colorbar(fig: Figure, mappable, ax, label: str, *, data: tuple[np.ndarray, ...] = (), length: float = 3.0):
+    """A colour bar for ``mappable`` right of ``ax`` (one axes or a list sharing the scale), labelled
+    ``label`` and, when ``data`` is given, the range of its finite values.
+
+    Tick labels stay short: a scale below 0.01 or from 10⁴ up moves its power of ten to the label
+    ("activation (×1e-4)"). A label longer than about ``length`` inches (the bar's height) is
+    written on two lines."""
+    low, high = mappable.norm.vmin, mappable.norm.vmax
+    largest = max(abs(low), abs(high)) if low is not None and high is not None else 1.0
+    power = math.floor(math.log10(largest)) if largest > 0 and not 1e-2 <= largest < 1e4 else 0
+    if power:
+        label = f"{label} (×1e{power})"
+    if data:
+        values = _finite_values(*data) / 10**power
+        label += f" [{values.min():.3g}, {values.max():.3g}]" if values.size else " [no finite values]"
+    # one line along the bar where it fits (about 0.09 in per character at 11 pt), else two
+    if len(label) * 0.09 > length + 0.3 and " " in label:
+        middle = len(label) // 2
+        cut = min((i for i, c in enumerate(label) if c == " "), key=lambda i: abs(i - middle))
+        label = label[:cut] + "\n" + label[cut + 1:]
+    formatter = FuncFormatter(lambda value, _: f"{value / 10 ** power:.3g}") if power else None
+    cbar = fig.colorbar(mappable, ax=ax, format=formatter)
     cbar.set_label(label, fontsize=LABEL_SIZE)
     _tick_size(cbar.ax)
     return cbar
@@ -324,10 +291,15 @@ def _integer_ticks(ax, *, x: bool = True, y: bool = True, nbins: int | str = "au
         ax.yaxis.set_major_locator(MaxNLocator(nbins=nbins, integer=True, min_n_ticks=1))
 
 
-def _show_map(ax, data: np.ndarray, *, cmap: str | Colormap, norm: Normalize, interpolation: str = "nearest"):
-    """Draw a 2D map pixel by pixel (feature maps are small; smoothing would hide their grid)."""
+def _show_map(ax, data: np.ndarray, *, cmap: str | Colormap, norm: Normalize, interpolation: str = "nearest",
+              nbins: int = 5):
+    """Draw a 2D map pixel by pixel (feature maps are small; smoothing would hide their grid), with
+    ticks at about ``nbins`` whole pixels per axis. The ticks are placed once, here: a locator would
+    search for them again each time the layout measures the panel."""
     image = ax.imshow(data, cmap=cmap, norm=norm, interpolation=interpolation)
-    _integer_ticks(ax, nbins=5)
+    locator = MaxNLocator(nbins=nbins, integer=True, min_n_ticks=1)
+    for axis, size in ((ax.xaxis, data.shape[1]), (ax.yaxis, data.shape[0])):
+        axis.set_ticks([t for t in locator.tick_values(-0.5, size - 0.5) if -0.5 <= t <= size - 0.5])
     return image
 
 
@@ -402,7 +374,7 @@ def _series_plot(ax, series: list[tuple[np.ndarray, str, Any]]) -> None:
 
 def _short_numbers() -> ScalarFormatter:
     """Tick labels of at most about five characters: below 0.01 or from 1000 up, the axis moves the
-    power of ten to its end ("1e4"), so labels fit the margins of a hand-laid figure."""
+    power of ten to its end ("1e4"), so a y axis of −25000..25000 does not take a wide margin."""
     formatter = ScalarFormatter(useMathText=False)  # "1e4", not mathtext: parsing that costs 50 ms a figure
     formatter.set_powerlimits((-2, 3))
     return formatter
@@ -435,49 +407,6 @@ def _legend(ax, **kwargs) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _tile_gap(width: int, panel_width: float) -> int:
-    """The blank between two tiled maps, in map pixels: about 0.14 in, at least one pixel."""
-    return max(1, round(0.14 / panel_width * width))
-
-
-def _tiled_width(count: int, width: int, panel_width: float) -> float:
-    """The width in inches of ``count`` maps ``width`` pixels wide tiled by ``_tiled_row``."""
-    return (count * (width + _tile_gap(width, panel_width)) - _tile_gap(width, panel_width)) * panel_width / width
-
-
-def _tiled_row(sheet: _Sheet, left: float, top: float, maps: Sequence[np.ndarray], titles: Sequence[str], *,
-               panel_width: float, panel_height: float, norm: Normalize, cmap: str | Colormap, ticks: int = 5):
-    """Maps of one shape side by side in one Axes, ``panel_width`` × ``panel_height`` inches each, each
-    with a frame, its own pixel ticks and a title above it; about 0.14 in of blank (NaN) between them.
-
-    One image in one Axes looks like one Axes per map and draws in a third of the time (creating an
-    Axes and its ticks is what costs, not the pixels). Returns the Axes and the image."""
-    height, width = maps[0].shape
-    gap_px = _tile_gap(width, panel_width)
-    pitch = width + gap_px
-    mosaic = np.full((height, len(maps) * pitch - gap_px), np.nan, dtype=np.float32)
-    for index, map2d in enumerate(maps):
-        mosaic[:, index * pitch : index * pitch + width] = map2d
-    ax = sheet.axes(left, top, _tiled_width(len(maps), width, panel_width), panel_height)
-    image = ax.imshow(mosaic, cmap=cmap, norm=norm, interpolation="nearest", aspect="auto")
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    x_ticks = [t for t in MaxNLocator(nbins=ticks, integer=True).tick_values(0, width - 1) if 0 <= t <= width - 1]
-    y_ticks = [t for t in MaxNLocator(nbins=ticks, integer=True).tick_values(0, height - 1) if 0 <= t <= height - 1]
-    positions, labels = [], []
-    for index, panel_title in enumerate(titles):
-        start = index * pitch
-        ax.add_patch(Rectangle((start - 0.5, -0.5), width, height, fill=False, edgecolor="black", linewidth=0.8))
-        positions += [start + t for t in x_ticks]
-        labels += [str(int(t)) for t in x_ticks]
-        ax.annotate(panel_title, (start + (width - 1) / 2, -0.5), xytext=(0, 4), textcoords="offset points",
-                    ha="center", va="bottom", fontsize=PANEL_TITLE_SIZE)
-    ax.set_xticks(positions, labels)
-    ax.set_yticks(y_ticks, [str(int(t)) for t in y_ticks])
-    _tick_size(ax)
-    return ax, image
-
-
 def feature_grid(
     features: ArrayLike,
     channels: Sequence[int],
@@ -504,28 +433,23 @@ def feature_grid(
     if not chosen:
         return _message_figure(title, "No channels selected.")
 
-    S = _Sheet
     nrows, ncols = _grid_shape(len(chosen), ncols)
     panel_width = min(2.4, 8.4 / ncols)
     panel_height = panel_width * min(max(height / width, 0.25), 4.0)
-    title_height = (2 if channel_weights_ is not None else 1) * S.PANEL_TITLE
-    row_height = title_height + panel_height + S.X_TICKS
-    grid_width = _tiled_width(ncols, width, panel_width)
-    sheet = S(S.Y_AXIS + grid_width + S.COLORBAR + S.EDGE, S.TITLE + nrows * row_height + 0.3 + S.EDGE, title)
+    title_lines = 2 if channel_weights_ is not None else 1
+    row_height = 0.26 * title_lines + panel_height + 0.3
+    fig = _figure(ncols * (panel_width + 0.12) + 2.3, nrows * row_height + 0.95, title, maps=True)
+    axes = _panel_grid(fig, len(chosen), ncols)
     norm = _data_norm(maps[chosen])
     image = None
-    for row in range(nrows):
-        row_channels = chosen[row * ncols : (row + 1) * ncols]
-        titles = [f"ch {c}" + ("" if channel_weights_ is None else f"\nMc={channel_weights_[c]:.2f}") for c in row_channels]
-        _, image = _tiled_row(sheet, S.Y_AXIS, S.TITLE + row * row_height + title_height, [maps[c] for c in row_channels],
-                              titles, panel_width=panel_width, panel_height=panel_height, norm=norm, cmap=cmap,
-                              ticks=3 if panel_width < 1.5 else 5)
-    sheet.fig.supxlabel("x (feature-map px)", fontsize=LABEL_SIZE, x=(S.Y_AXIS + grid_width / 2) / sheet.width,
-                        y=S.EDGE / sheet.height, va="bottom")
-    sheet.fig.supylabel("y (feature-map px)", fontsize=LABEL_SIZE, x=0.1 / sheet.width, ha="left")
-    sheet.colorbar(image, S.Y_AXIS + grid_width, S.TITLE + title_height, nrows * row_height - title_height - S.X_TICKS,
-                   "activation", data=(maps[chosen],))
-    return sheet.fig
+    for ax, channel in zip(axes, chosen):
+        image = _show_map(ax, maps[channel], cmap=cmap, norm=norm, nbins=3 if panel_width < 1.5 else 5)
+        weight_text = "" if channel_weights_ is None else f"\nMc={channel_weights_[channel]:.2f}"
+        _style(ax, title=f"ch {channel}{weight_text}")
+    fig.supxlabel("x (feature-map px)", fontsize=LABEL_SIZE)
+    fig.supylabel("y (feature-map px)", fontsize=LABEL_SIZE)
+    _colorbar(fig, image, axes, "activation", data=(maps[chosen],), length=nrows * row_height)
+    return fig
 
 
 # --------------------------------------------------------------------------------------------
@@ -553,14 +477,13 @@ def pooled_descriptors(
     if len({len(values) for values, _, _ in series}) > 1:
         raise ValueError("avg_pool and max_pool must have the same length C")
 
-    S = _Sheet
-    sheet = S(10, 4.2, title)
-    ax = sheet.axes(S.Y_AXIS + 0.1, S.TITLE, 10 - S.Y_AXIS - 0.1 - 2 * S.EDGE, 4.2 - S.TITLE - S.X_AXIS - S.EDGE)
+    fig = _figure(10, 4.2, title)
+    ax = fig.add_subplot()
     _series_plot(ax, series)
     ax.axhline(0, color="0.3", linewidth=0.8)
     _style(ax, xlabel="channel index", ylabel="value (one number per channel)")
     _legend(ax)
-    return sheet.fig
+    return fig
 
 
 def mlp_branches(
@@ -593,13 +516,8 @@ def mlp_branches(
     if not hidden and not outputs:
         return _message_figure(title, "No AvgPool or MaxPool branch was recorded for this block.")
 
-    S = _Sheet
-    sheet = S(10, 4.4, title)
-    left = S.Y_AXIS + 0.1
-    panels = 10 - 2 * left - S.EDGE  # both panels have a y label
-    panel_height = 4.4 - S.TITLE - S.PANEL_TITLE - S.X_AXIS - S.EDGE
-    ax_hidden = sheet.axes(left, S.TITLE + S.PANEL_TITLE, panels / 3.2, panel_height)
-    ax_out = sheet.axes(2 * left + panels / 3.2, S.TITLE + S.PANEL_TITLE, panels * 2.2 / 3.2, panel_height)
+    fig = _figure(10, 4.4, title)
+    ax_hidden, ax_out = fig.subplots(1, 2, width_ratios=[1, 2.2])
     for ax, series, panel_title, xlabel, ylabel in (
         (ax_hidden, hidden, "hidden layer ReLU(W0 ·)", "hidden unit (C/r of them)", "activation (≥ 0)"),
         (ax_out, outputs, "output W1 ReLU(W0 ·)", "channel index", "output (logit contribution)"),
@@ -613,7 +531,7 @@ def mlp_branches(
         _series_plot(ax, series)
         ax.axhline(0, color="0.3", linewidth=0.8)
         _legend(ax)
-    return sheet.fig
+    return fig
 
 
 def channel_weights(
@@ -641,16 +559,9 @@ def channel_weights(
     logit_values, weight_values = logit_values[order], weight_values[order]
     xlabel = "rank (channels sorted by Mc, highest first)" if sort else "channel index"
 
-    S = _Sheet
-    sheet = S(10, 6.2, title)
-    left = S.Y_AXIS + 0.1
-    gap = 0.12  # the panels share the x axis: only the lower one has tick labels
-    panel_height = (6.2 - S.TITLE - 2 * S.PANEL_TITLE - gap - S.X_AXIS - S.EDGE) / 2
-    ax_logits = sheet.axes(left, S.TITLE + S.PANEL_TITLE, 10 - left - 2 * S.EDGE, panel_height)
-    ax_weights = sheet.axes(left, S.TITLE + 2 * S.PANEL_TITLE + panel_height + gap, 10 - left - 2 * S.EDGE,
-                            panel_height)
-    ax_weights.sharex(ax_logits)
-    ax_logits.tick_params(labelbottom=False)
+    fig = _figure(10, 6.2, title)
+    # the panels share the x axis: only the lower one has tick labels
+    ax_logits, ax_weights = fig.subplots(2, 1, sharex=True)
     signs = [POSITIVE_COLOR if v >= 0 else NEGATIVE_COLOR for v in logit_values]
     _series_plot(ax_logits, [(logit_values, "logit", signs)])
     ax_logits.axhline(0, color="0.3", linewidth=0.8)
@@ -671,7 +582,7 @@ def channel_weights(
     _legend(ax_weights, loc="upper right", ncols=3)
     if num_channels > STEP_LIMIT:  # explain the binned line and band on the top panel too
         _legend(ax_logits, loc="upper right", ncols=2)
-    return sheet.fig
+    return fig
 
 
 def channel_before_after(
@@ -695,25 +606,24 @@ def channel_before_after(
     if not chosen:
         return _message_figure(title, "No channels selected.")
 
-    S = _Sheet
     height, width = before.shape[1:]
     panel_width = 2.6
     panel_height = panel_width * min(max(height / width, 0.25), 4.0)
-    left = S.Y_AXIS + 0.25  # two lines of y label: the channel and its weight, then the axis
-    row_height = S.PANEL_TITLE + panel_height + S.X_AXIS
-    pair_width = _tiled_width(2, width, panel_width)
-    sheet = S(left + pair_width + S.COLORBAR + S.EDGE, S.TITLE + len(chosen) * row_height + S.EDGE, title)
-    fig = sheet.fig
-    for row, channel in enumerate(chosen):
-        top = S.TITLE + row * row_height + S.PANEL_TITLE
+    row_height = 0.3 + panel_height + 0.65
+    fig = _figure(2 * (panel_width + 0.1) + 2.6, len(chosen) * row_height + 0.6, title, maps=True)
+    fig.get_layout_engine().set(h_pad=0.1)  # rows apart: a row's x label, then the next row's titles
+    for row_axes, channel in zip(fig.subplots(len(chosen), 2, squeeze=False), chosen):
         factor = "Mc" if channel_weights_ is None else f"{channel_weights_[channel]:.2f}"
-        ax, image = _tiled_row(sheet, left, top, [before[channel], after[channel]],
-                               [f"F, ch {channel}", f"F' = {factor} × F, ch {channel}"], panel_width=panel_width,
-                               panel_height=panel_height, norm=_data_norm(before[channel], after[channel]),
-                               cmap=FEATURE_CMAP, ticks=4)
+        norm = _data_norm(before[channel], after[channel])
+        image = None
+        for ax, data, panel_title in zip(row_axes, (before[channel], after[channel]),
+                                         (f"F, ch {channel}", f"F' = {factor} × F, ch {channel}")):
+            image = _show_map(ax, data, cmap=FEATURE_CMAP, norm=norm, nbins=4)
+            _style(ax, title=panel_title, xlabel="x (feature-map px)")
         weight_text = "" if channel_weights_ is None else f", Mc = {channel_weights_[channel]:.2f}"
-        _style(ax, xlabel="x (feature-map px)", ylabel=f"ch {channel}{weight_text}\ny (feature-map px)")
-        sheet.colorbar(image, left + pair_width, top, panel_height, "activation")
+        row_axes[0].set_ylabel(f"ch {channel}{weight_text}\ny (feature-map px)", fontsize=LABEL_SIZE)
+        row_axes[1].tick_params(labelleft=False)
+        _colorbar(fig, image, list(row_axes), "activation", length=panel_height)
     return fig
 
 
@@ -732,7 +642,7 @@ def spatial_pools(
     own colour bar."""
     avg_map = _map2d(spatial_avg, "spatial_avg")
     max_map = _map2d(spatial_max, "spatial_max")
-    sheet, axes = _two_maps(title, avg_map.shape)
+    fig, axes, bar_length = _two_maps(title, avg_map.shape)
     for ax, data, panel_title in zip(
         axes,
         (avg_map, max_map),
@@ -740,28 +650,19 @@ def spatial_pools(
     ):
         image = _show_map(ax, data, cmap=FEATURE_CMAP, norm=_data_norm(data))
         _style(ax, title=panel_title, xlabel="x (feature-map px)", ylabel="y (feature-map px)")
-        _colorbar_beside(sheet, image, ax, "value", data=(data,))
-    return sheet.fig
+        _colorbar(fig, image, ax, "value", data=(data,), length=bar_length)
+    return fig
 
 
-def _two_maps(title: str, shape: tuple[int, int], *, title_lines: float = 1.25) -> tuple[_Sheet, list]:
-    """A sheet with two map panels side by side, each with room for its own colour bar."""
-    S = _Sheet
+def _two_maps(title: str, shape: tuple[int, int]) -> tuple[Figure, list, float]:
+    """A figure with two map panels side by side, each with room for its own colour bar; also
+    the panels' height in inches (for the colour bars' labels)."""
     height, width = shape
     panel_width = 3.0
     # at least 2.2 in tall, for the colour bar's label: a wide map is drawn centred in its panel
     panel_height = max(panel_width * min(max(height / width, 0.25), 4.0), 2.2)
-    top = S.TITLE + title_lines * S.PANEL_TITLE
-    sheet = S(2 * (S.Y_AXIS + panel_width + S.COLORBAR) + S.EDGE, top + panel_height + S.X_AXIS + S.EDGE, title)
-    step = S.Y_AXIS + panel_width + S.COLORBAR
-    return sheet, [sheet.axes(S.Y_AXIS + i * step, top, panel_width, panel_height) for i in range(2)]
-
-
-def _colorbar_beside(sheet: _Sheet, mappable, ax, label: str, *, data: tuple[np.ndarray, ...] = ()):
-    """A colour bar right of ``ax``, as tall as it (``ax`` placed by ``sheet``)."""
-    x0, y0, x1, y1 = ax.get_position().extents
-    return sheet.colorbar(mappable, x1 * sheet.width, (1 - y1) * sheet.height, (y1 - y0) * sheet.height, label,
-                          data=data)
+    fig = _figure(2 * (panel_width + 2.1), panel_height + 1.5, title, maps=True)
+    return fig, list(fig.subplots(1, 2)), panel_height
 
 
 def spatial_kernel(kernel: ArrayLike, *, pool_order: str = "avg-max", title: str | None = None) -> Figure:
@@ -779,11 +680,9 @@ def spatial_kernel(kernel: ArrayLike, *, pool_order: str = "avg-max", title: str
     names = {"avg": "mean-over-channels map", "max": "max-over-channels map"}
     order = pool_order.split("-")
 
-    S = _Sheet
     panel = 3.5
-    top = S.TITLE + 2 * S.PANEL_TITLE
-    sheet = S(2 * (S.Y_AXIS + panel) + S.COLORBAR + S.EDGE, top + panel + S.X_AXIS + S.EDGE, title)
-    axes = [sheet.axes(S.Y_AXIS + i * (S.Y_AXIS + panel), top, panel, panel) for i in range(2)]
+    fig = _figure(2 * (panel + 0.9) + 1.4, panel + 1.8, title, maps=True)
+    axes = list(fig.subplots(1, 2))
     norm = _symmetric_norm(weights)
     offsets = np.arange(size) - size // 2
     tick_step = max(1, math.ceil(size / 11))
@@ -804,8 +703,8 @@ def spatial_kernel(kernel: ArrayLike, *, pool_order: str = "avg-max", title: str
             for (row, col), value in np.ndenumerate(plane):
                 color = "white" if abs(value) > 0.6 * limit else "black"
                 ax.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=TICK_SIZE, color=color)
-    _colorbar_beside(sheet, image, axes[1], "kernel weight")
-    return sheet.fig
+    _colorbar(fig, image, axes, "kernel weight", length=panel)
+    return fig
 
 
 def spatial_mask(logits: ArrayLike, mask: ArrayLike, *, title: str | None = None) -> Figure:
@@ -815,14 +714,14 @@ def spatial_mask(logits: ArrayLike, mask: ArrayLike, *, title: str | None = None
     mask_map = _map2d(mask, "mask")
     if title is None:
         title = "Spatial attention Ms = σ(conv([AvgPool; MaxPool]))"
-    sheet, (ax_logits, ax_mask) = _two_maps(title, mask_map.shape)
+    fig, (ax_logits, ax_mask), bar_length = _two_maps(title, mask_map.shape)
     image = _show_map(ax_logits, logit_map, cmap=SIGNED_CMAP, norm=_symmetric_norm(logit_map))
     _style(ax_logits, title="conv output (before σ)", xlabel="x (feature-map px)", ylabel="y (feature-map px)")
-    _colorbar_beside(sheet, image, ax_logits, "logit", data=(logit_map,))
+    _colorbar(fig, image, ax_logits, "logit", data=(logit_map,), length=bar_length)
     image = _show_map(ax_mask, mask_map, cmap=UNIT_CMAP, norm=_unit_norm())
     _style(ax_mask, title="Ms = σ(conv output)", xlabel="x (feature-map px)", ylabel="y (feature-map px)")
-    _colorbar_beside(sheet, image, ax_mask, "Ms (0 = suppressed, 1 = kept)")
-    return sheet.fig
+    _colorbar(fig, image, ax_mask, "Ms (0 = suppressed, 1 = kept)", length=bar_length)
+    return fig
 
 
 def _overlay(ax, rgb: np.ndarray, map2d: np.ndarray, *, cmap: str | Colormap, alpha: float, norm: Normalize):
@@ -836,19 +735,15 @@ def _overlay(ax, rgb: np.ndarray, map2d: np.ndarray, *, cmap: str | Colormap, al
     return upsampled
 
 
-def _overlay_sheet(rgb: np.ndarray, title: str, *, legend: bool = False) -> tuple[_Sheet, Any]:
-    """A sheet with one image panel (the image's aspect ratio, at most 6.2 in tall), room for a
-    colour bar on its right and, with ``legend``, a row for a legend below."""
-    S = _Sheet
+def _overlay_figure(rgb: np.ndarray, title: str, *, legend: bool = False) -> tuple[Figure, Any, float]:
+    """A figure for one image panel (the image's aspect ratio, at most 6.2 in tall) with a colour bar
+    on its right and, with ``legend``, room for a legend below; also the panel's height in inches."""
     height, width = rgb.shape[:2]
     panel_width = 5.6 * min(1.0, 1.1 * width / height)
     panel_height = min(panel_width * height / width, 6.2)
-    legend_height = 0.45 if legend else 0.0
-    # a tall image makes a narrow figure: widen it (panel centred) so the title and legend fit
-    left = S.Y_AXIS + max(0.0, 6.0 - (S.Y_AXIS + panel_width + S.COLORBAR + S.EDGE)) / 2
-    sheet = S(max(6.0, S.Y_AXIS + panel_width + S.COLORBAR + S.EDGE),
-              S.TITLE + panel_height + S.X_AXIS + legend_height + S.EDGE, title)
-    return sheet, sheet.axes(left, S.TITLE, panel_width, panel_height)
+    # a tall image makes a narrow figure: at least 6 in wide, so the title and the legend fit
+    fig = _figure(max(6.0, panel_width + 2.0), panel_height + 1.15 + (0.4 if legend else 0.0), title, maps=True)
+    return fig, fig.add_subplot(), panel_height
 
 
 def mask_overlay(
@@ -875,14 +770,14 @@ def mask_overlay(
     """
     rgb = _rgb_image(image)
     mask_map = _map2d(mask, "mask")
-    sheet, ax = _overlay_sheet(rgb, title, legend=kernel_size is not None)
+    fig, ax, bar_length = _overlay_figure(rgb, title, legend=kernel_size is not None)
     norm = _unit_norm()
     _overlay(ax, rgb, mask_map, cmap=cmap, alpha=alpha, norm=norm)
     _style(ax, xlabel="x (image px)", ylabel="y (image px)")
-    _colorbar_beside(sheet, ScalarMappable(norm=norm, cmap=cmap), ax, "Ms (0 = suppressed, 1 = kept)")
+    _colorbar(fig, ScalarMappable(norm=norm, cmap=cmap), ax, "Ms (0 = suppressed, 1 = kept)", length=bar_length)
     if kernel_size is not None:
-        _draw_receptive_field(sheet.fig, ax, rgb.shape[:2], mask_map, int(kernel_size), feature_stride, at)
-    return sheet.fig
+        _draw_receptive_field(fig, ax, rgb.shape[:2], mask_map, int(kernel_size), feature_stride, at)
+    return fig
 
 
 def _draw_receptive_field(
@@ -928,9 +823,7 @@ def _draw_receptive_field(
     )
     ax.set_xlim(-0.5, image_width - 0.5)
     ax.set_ylim(image_height - 0.5, -0.5)
-    # in the row that _overlay_sheet leaves below the axes
-    fig.legend(handles=[window, peak], loc="lower center", ncols=2, fontsize=TICK_SIZE,
-               bbox_to_anchor=(0.5, 0.5 * _Sheet.EDGE / fig.get_figheight()))
+    fig.legend(handles=[window, peak], loc="outside lower center", ncols=2, fontsize=TICK_SIZE)
 
 
 def heat_overlay(
@@ -947,12 +840,12 @@ def heat_overlay(
     heat_map = np.nan_to_num(_map2d(heat, "heat"))
     low, high = float(heat_map.min()), float(heat_map.max())
     normalised = (heat_map - low) / (high - low) if high > low else np.zeros_like(heat_map)
-    sheet, ax = _overlay_sheet(rgb, title)
+    fig, ax, bar_length = _overlay_figure(rgb, title)
     norm = _unit_norm()
     _overlay(ax, rgb, normalised, cmap=cmap, alpha=alpha, norm=norm)
     _style(ax, xlabel="x (image px)", ylabel="y (image px)")
-    _colorbar_beside(sheet, ScalarMappable(norm=norm, cmap=cmap), ax, "relevance (normalised)")
-    return sheet.fig
+    _colorbar(fig, ScalarMappable(norm=norm, cmap=cmap), ax, "relevance (normalised)", length=bar_length)
+    return fig
 
 
 # --------------------------------------------------------------------------------------------
@@ -1323,8 +1216,8 @@ def training_curves(history: Sequence[Mapping[str, float]], *, title: str = "Tra
 class Plot:
     """A figure not drawn yet: one of the builders of this module and the arguments to call it with.
 
-    Describing a figure costs nothing; drawing it costs 50–300 ms. ``cbam.report`` describes the
-    step-by-step figures this way, once, for the app (which draws what a page shows, or draws ahead)
+    Describing a figure costs nothing; drawing it costs 0.1–0.5 s. ``cbam.views`` and ``cbam.report``
+    describe the figures this way, for the app (which draws one when its PNG download is clicked)
     and for ``python -m cbam inspect`` (which draws them all)."""
 
     builder: Callable[..., Figure]

@@ -88,8 +88,8 @@ def check_figure(fig, *, name=""):
 def check_layout(fig, *, name=""):
     """Nothing is cut off and nothing is drawn over a panel: every visible text lies inside the
     figure, and no panel's labels (tick labels, axis labels, title) reach into another panel's plot
-    area. The figures the app redraws most are laid out by hand (no layout engine), so this is
-    what catches a margin that is too small."""
+    area. The figure is drawn once before (as ``check_figure`` does): a layout that moves on each
+    drawing, as constrained layout does with fixed-aspect panels, is caught here too."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     renderer = FigureCanvasAgg(fig).get_renderer()
@@ -181,16 +181,13 @@ def test_figure_to_png_returns_png_bytes_without_pyplot():
 
 
 def grid_panels(fig, width):
-    """(title, map) of each panel of a feature grid, row by row: each row is one image holding the
-    maps side by side (``width`` pixels each, NaN between them), with a title above each map."""
+    """(title, map) of each panel of a feature grid, row by row: one Axes per map, ``width`` pixels
+    wide, with its title above it."""
     panels = []
     for ax in image_axes(fig):
-        mosaic = np.ma.filled(ax.images[0].get_array(), np.nan)
-        titles = sorted((t.xy[0], t.get_text()) for t in ax.texts)
-        for x_centre, title in titles:
-            left = round(x_centre - (width - 1) / 2)
-            panels.append((title, mosaic[:, left : left + width]))
-            assert np.isnan(mosaic[:, left + width : left + width + 1]).all()  # a gap after each map
+        shown = np.ma.filled(ax.images[0].get_array(), np.nan)
+        assert shown.shape[1] == width
+        panels.append((ax.get_title(), shown))
     return panels
 
 
@@ -202,7 +199,7 @@ def test_feature_grid_panels_titles_and_shared_colorbar(traced):
     assert [title for title, _ in panels] == [f"ch {c}\nMc={weights[c]:.2f}" for c in (12, 0, 3)]
     for (_, shown), c in zip(panels, (12, 0, 3)):
         np.testing.assert_array_equal(shown, t.x[0, c].numpy())
-    assert len(image_axes(fig)) == 2  # two rows of two and one
+    assert len(image_axes(fig)) == 3  # two rows: two panels, then one (the empty cell is removed)
     assert len(colorbars(fig)) == 1
     assert len({id(ax.images[0].norm) for ax in image_axes(fig)}) == 1  # one shared colour scale
     assert fig.get_supxlabel() == "x (feature-map px)"
@@ -266,16 +263,17 @@ def test_channel_weights_bars_equal_weights_and_sorting(traced):
 def test_channel_before_after_rows_share_a_scale(traced):
     _, t = traced
     fig = plots.channel_before_after(t.x, t.x_channel, [3, 7], t.channel_weights)
-    axes = image_axes(fig)  # one row per channel: F and F' side by side in one image, one scale
-    assert len(axes) == 2 and len(colorbars(fig)) == 2
+    axes = image_axes(fig)  # one row per channel: F and F' side by side, one scale per row
+    assert len(axes) == 4 and len(colorbars(fig)) == 2
     panels = grid_panels(fig, t.x.shape[-1])
     for row, c in enumerate((3, 7)):
         (title_before, before), (title_after, after) = panels[2 * row], panels[2 * row + 1]
         np.testing.assert_array_equal(before, t.x[0, c].numpy())
         np.testing.assert_array_equal(after, t.x_channel[0, c].numpy())
         assert title_before == f"F, ch {c}" and title_after.startswith("F' = ")
-        assert f"Mc = {t.channel_weights[0, c]:.2f}" in axes[row].get_ylabel()
-    assert [cb.mappable.norm for cb in colorbars(fig)] == [ax.images[0].norm for ax in axes]
+        assert f"Mc = {t.channel_weights[0, c]:.2f}" in axes[2 * row].get_ylabel()
+        assert axes[2 * row].images[0].norm is axes[2 * row + 1].images[0].norm
+    assert [cb.mappable.norm for cb in colorbars(fig)] == [ax.images[0].norm for ax in axes[::2]]
     check_figure(fig)
 
 
@@ -520,9 +518,9 @@ def test_shape_errors_are_clear():
 
 @pytest.mark.parametrize("scale", [1e-4, 1.0, -2.5e4])
 @pytest.mark.parametrize("shape", [(7, 7), (56, 56), (112, 28), (14, 96)])
-def test_hand_laid_figures_keep_their_labels_inside_and_apart(scale, shape):
-    """The figures placed without a layout engine, with wide tick labels (−25000, 0.0001) and
-    tall, wide and tiny maps: no text leaves the figure, no labels run into another panel."""
+def test_map_figures_keep_their_labels_inside_and_apart(scale, shape):
+    """The figures of the step-by-step views, with wide tick labels (−25000, 0.0001) and tall, wide
+    and tiny maps: no text leaves the figure, no labels run into another panel."""
     rng = np.random.default_rng(1)
     H, W = shape
     C = 24
