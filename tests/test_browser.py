@@ -242,7 +242,7 @@ def test_hovering_ms_shows_a_position_and_its_value_and_a_click_moves_the_window
     page = browser.new_page(viewport={"width": 1400, "height": 1200})
     page.goto(f"{server}/spatial")
     wait_until_idle(page)
-    chart = page.locator(".st-key-spatial_mask svg.marks")  # the map sits left in its column: aim at the chart itself
+    chart = page.locator(".st-key-spatial_mask canvas.marks")  # the map sits left in its column: aim at the chart itself
     grid = [(x / 10, y / 10) for y in (4, 5, 6) for x in (2, 3, 4, 5, 6)]
     text, (fx, fy) = find_tooltip(page, chart, "Ms", grid)
     x, y, ms = int(number_after(text, "x")), int(number_after(text, "y")), float(number_after(text, "Ms"))
@@ -272,7 +272,7 @@ def test_the_guided_walk_follows_a_lesson_link_the_arrow_keys_and_a_click_on_the
     page.keyboard.press("ArrowLeft")
     wait_until_idle(page)
     assert header().startswith("5 · "), header()
-    diagram = page.locator(".st-key-steps-diagram svg.marks")
+    diagram = page.locator(".st-key-steps-diagram canvas.marks")
     box = diagram.bounding_box()
     # the boxes: channel attention's six on the top row, spatial attention's four below; aim at the 9th (Ms)
     page.mouse.click(box["x"] + box["width"] * (2 * 1.2 + 0.5 + 0.1) / 7.2, box["y"] + box["height"] * (1.35 + 0.1) / 1.9)

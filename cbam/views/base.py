@@ -45,8 +45,12 @@ class Chart:
     select: str | None = None  # the name of the spec's click selection, if any
 
     def streamlit_spec(self) -> dict[str, Any]:
-        """The spec with its tables as columns (Streamlit sends them to the browser as Arrow)."""
-        return {**self.spec, "datasets": {name: dict(columns) for name, columns in self.tables.items()}}
+        """The spec with its tables as columns (Streamlit sends them to the browser as Arrow), drawn on a
+        canvas and without ARIA attributes: SVG with one element (and its ARIA labels) per cell or bar
+        made the browser several times slower to draw a page than the server was to compute it."""
+        config = {**self.spec.get("config", {}), "aria": False}
+        return {**self.spec, "config": config, "usermeta": {"embedOptions": {"renderer": "canvas"}},
+                "datasets": {name: dict(columns) for name, columns in self.tables.items()}}
 
     def vega_lite(self) -> dict[str, Any]:
         """A standalone Vega-Lite spec: the tables written out as rows of plain numbers and strings."""
@@ -127,8 +131,18 @@ class Scale:
             low, high = low - pad, high + pad
         return cls("viridis", low, high)
 
+    @property
+    def fixed(self) -> bool:
+        """A scale whose range never depends on the data (0..1): it can be written into the spec."""
+        return (self.low, self.high) == (0.0, 1.0)
+
     def vega(self) -> dict[str, Any]:
-        return {"scheme": self.scheme, "domain": [self.low, self.high], "reverse": self.reverse, "clamp": True}
+        """The Vega-Lite scale. Only a fixed range is written into the spec: a spec that does not change
+        with the data lets the browser swap the data of a drawn chart instead of building it again.
+        Other ranges come from the data (heatmaps add two hidden cells at ``low`` and ``high``)."""
+        if self.fixed:
+            return {"scheme": self.scheme, "domain": [self.low, self.high], "reverse": self.reverse, "clamp": True}
+        return {"scheme": self.scheme, "reverse": self.reverse}
 
     @property
     def cmap(self) -> str:
@@ -175,12 +189,22 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
     h, w = next(iter(panels.values())).shape
     grid_y, grid_x = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
     shift_y, shift_x = (h // 2, w // 2) if offsets else (0, 0)
+    values = np.concatenate([panels[n].ravel() for n in names]).astype(np.float64)
+    mid, span = (scale.low + scale.high) / 2, (scale.high - scale.low) / 2 or 1.0
     table = {
         "panel": np.repeat(np.arange(len(names)), h * w),
+        "label": np.repeat(np.array(names, dtype=object), h * w),
         "x": np.tile(grid_x.ravel() * step - shift_x, len(names)),
         "y": np.tile(grid_y.ravel() * step - shift_y, len(names)),
-        "v": np.concatenate([panels[n].ravel() for n in names]).astype(np.float64),
+        "v": values,
+        "ph": np.zeros(len(values), dtype=np.int8),  # 1: a hidden cell that only sets the colour range
+        "dark": (np.abs(values - mid) > 0.6 * span).astype(np.int8),  # a number on a dark cell is written white
     }
+    if shared and not scale.fixed:  # the colour range, as two hidden cells under the first visible one
+        hidden = {"panel": np.zeros(2, np.int64), "label": np.array([names[0]] * 2, dtype=object),
+                  "x": np.full(2, -shift_x), "y": np.full(2, -shift_y), "v": np.array([scale.low, scale.high]),
+                  "ph": np.ones(2, np.int8), "dark": np.zeros(2, np.int8)}
+        table = {k: np.concatenate([hidden[k], table[k]]) for k in table}
     x_values = [v * step - shift_x for v in _axis_values(w)]
     y_values = [v * step - shift_y for v in _axis_values(h)]
     axis = axis or text("base.feature_px")
@@ -199,7 +223,7 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
                     {"field": "y", "type": "quantitative", "title": "y"},
                     {"field": "v", "type": "quantitative", "title": value, "format": ".4f"}],
     }
-    label_expr = "[" + ",".join(_js_string(n) for n in names) + "][datum.panel]"
+    encoding["opacity"] = {"condition": {"test": "datum.ph == 1", "value": 0}, "value": 1}
     layer: list[dict[str, Any]] = [{"mark": {"type": "rect"}, "encoding": encoding}]
     if select:
         layer[0]["params"] = [{"name": select, "select": {"type": "point", "fields": ["x", "y"], "on": "click",
@@ -207,22 +231,19 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
         encoding["strokeWidth"] = {"condition": {"param": select, "value": 2, "empty": False}, "value": 0}
         encoding["stroke"] = {"value": "cyan"}
     if numbers:
-        mid = (scale.low + scale.high) / 2
-        span = (scale.high - scale.low) / 2 or 1.0
         layer.append({
             "mark": {"type": "text", "fontSize": 10},
+            "transform": [{"filter": "datum.ph == 0"}],
             "encoding": {
                 "x": {"field": "x", "type": "ordinal"}, "y": {"field": "y", "type": "ordinal"},
                 "text": {"field": "v", "type": "quantitative", "format": ".2f"},
-                "color": {"condition": {"test": f"abs(datum.v - {mid}) > {0.6 * span}", "value": "white"},
-                          "value": "black"},
+                "color": {"condition": {"test": "datum.dark == 1", "value": "white"}, "value": "black"},
             },
         })
     inner = {"width": cell * w, "height": cell * h, "layer": layer}
     spec: dict[str, Any] = {
         "title": title,
         "data": {"name": "main"},
-        "transform": [{"calculate": label_expr, "as": "label"}],
         "config": {"view": {"stroke": None}, "axis": {"labelFontSize": 10, "titleFontSize": 11}},
         "autosize": {"type": "pad"},  # the cells keep their size; axes and legend come on top
     }
@@ -230,7 +251,7 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
         inner["layer"][0]["encoding"]["tooltip"] = encoding["tooltip"][1:]
         spec.update(inner)
     else:
-        spec.update({"facet": {"field": "label", "type": "nominal", "sort": names, "title": None,
+        spec.update({"facet": {"field": "label", "type": "nominal", "sort": {"field": "panel", "op": "min"}, "title": None,
                                "header": {"labelFontSize": 11}},
                      "columns": columns, "spec": inner,
                      "resolve": {"scale": {"x": "independent", "y": "independent",
