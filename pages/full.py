@@ -1,5 +1,6 @@
 """Full CBAM: F → F' → F'', the three arrangements, and the paper / authors / blog variants."""
 
+import pandas as pd
 import streamlit as st
 
 from cbam import explore
@@ -31,15 +32,24 @@ with left:
 with right:
     show.chart(views.channel_energy, tr, key="channel_energy", download=False)
 
+
+
+def differences(outputs: dict) -> None:
+    """max |difference| between every pair of outputs: a small static table (cheaper to draw than a grid)."""
+    rows = views.output_differences(outputs)
+    table = {row[""]: {k: "—" if v is None else f"{v:.3g}" for k, v in row.items() if k} for row in rows}
+    st.table(pd.DataFrame.from_dict(table, orient="index"))
+
+
 st.header(t("pfull.h_arr"))
 st.markdown(t("pfull.t_arr"))
 arrangements = named(page.comparison("arrangements", state))
 show.chart(views.compare_outputs, arrangements, title=t("pfull.arr_title"), key="arrangements")
 st.caption(t("pfull.maxdiff"))
-st.dataframe(views.output_differences(arrangements), hide_index=True)
+differences(arrangements)
 
 st.header(t("pfull.h_var"))
 st.markdown(t("pfull.t_var"))
 variants = named(page.comparison("variants", state))
 show.chart(views.compare_outputs, variants, title=t("pfull.var_title"), key="variants")
-st.dataframe(views.output_differences(variants), hide_index=True)
+differences(variants)
