@@ -17,7 +17,7 @@ from streamlit_server import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromiu
 
 SHOTS = ARTIFACTS / "screenshots"
 PAGES = ["Channel attention", "Spatial attention", "Full CBAM", "Layer by layer", "Grad-CAM", "The shapes task", "Ablations",
-         "Start here"]
+         "Start here", "Step by step"]
 
 pytestmark = pytest.mark.browser
 
@@ -279,7 +279,7 @@ def test_the_guided_walk_follows_a_lesson_link_the_arrow_keys_and_a_click_on_the
     wait_until_idle(page)
     assert header().startswith("9 · Sigmoid: the spatial mask Ms"), header()
     assert page_problems(page) == []
-    page.screenshot(path=str(SHOTS / "9-step-by-step.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / "step-by-step-clicked.png"), full_page=True)
     page.close()
 
 
