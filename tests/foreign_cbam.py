@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmarks.blog_cbam import BlogChannelAttention
+
 
 def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:
     """Random weights and BatchNorm statistics (the authors initialise nothing random in the gates' BN)."""
@@ -37,24 +39,9 @@ def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:
 
 
 # --------------------------------------------------------------------------------------------
-# The blog version
+# The blog version (its channel attention as benchmarks/blog_cbam.py writes it; its spatial attention
+# here takes any odd k, where the blog allows 3 and 7)
 # --------------------------------------------------------------------------------------------
-
-
-class BlogChannelAttention(nn.Module):
-    def __init__(self, in_channels: int, ratio: int = 16) -> None:
-        super().__init__()
-        self.avg_pool = nn.AdaptiveAvgPool2d(1)
-        self.max_pool = nn.AdaptiveMaxPool2d(1)
-        self.fc = nn.Sequential(
-            nn.Conv2d(in_channels, in_channels // ratio, 1, bias=False),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(in_channels // ratio, in_channels, 1, bias=False),
-        )
-        self.sigmoid = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.sigmoid(self.fc(self.avg_pool(x)) + self.fc(self.max_pool(x))) * x
 
 
 class BlogSpatialAttention(nn.Module):

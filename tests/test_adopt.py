@@ -23,14 +23,7 @@ from torch import nn
 from cbam import CBAM, AdoptError, AdoptWarning, adopt, trace_all
 from cbam.adopt import ChannelPiece, SpatialPiece
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two cores are shared here: one thread per test, and the setting given back afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 

@@ -27,13 +27,7 @@ SIXTEEN = [1, 1, 2, 2, 4, 4, 4, 8, 8, 8, 8, "7", "7", "7", "7", "7"]
 THREE = [1, 4, "7"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two cores are shared here: one thread per test, and the setting given back afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def mixed_network(layout: list, channels: int = 16) -> nn.Sequential:

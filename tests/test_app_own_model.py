@@ -76,13 +76,7 @@ NETWORKS = """
 """
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two cores are shared here: one thread per test, and the setting given back afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture()

@@ -17,14 +17,7 @@ from cbam.checkpoints import CheckpointError
 from cbam.models import cbam_resnet18
 from cbam.usercode import model_from_weights
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two cores are shared here: one thread per test, and the setting given back afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 
