@@ -275,3 +275,38 @@ def test_a_charts_spec_does_not_change_with_its_data_so_the_browser_only_swaps_t
         a, b = view(t1), view(t2)
         assert json.dumps(a.spec, sort_keys=True) == json.dumps(b.spec, sort_keys=True), view
         assert not np.array_equal(a.table()["v"], b.table()["v"])
+
+
+def as_np(value) -> np.ndarray:
+    return value.detach().float().numpy() if isinstance(value, torch.Tensor) else np.asarray(value, dtype=np.float32)
+
+
+def test_each_charts_png_is_handed_the_numbers_the_chart_shows():
+    """The PNG download of a view draws the same numbers as its chart (cbam.plots gets them as arguments)."""
+    block, t = traced(channels=16)
+    pools = spatial.pools(t)
+    np.testing.assert_allclose(as_np(pools.png.args[0]), grid(pools, 0), rtol=1e-6)
+    np.testing.assert_allclose(as_np(pools.png.args[1]), grid(pools, 1), rtol=1e-6)
+    for chart, field in ((spatial.conv_output(t), 0), (spatial.mask(t), 1)):
+        np.testing.assert_allclose(as_np(chart.png.args[field])[0], grid(chart, 0), rtol=1e-6)
+    kernel = spatial.kernel(block)
+    np.testing.assert_allclose(as_np(kernel.png.args[0])[0], np.stack([grid(kernel, 0), grid(kernel, 1)]), rtol=1e-6)
+    changes = network.step_changes(t)
+    x, xc, out = (as_np(a) for a in changes.png.args)
+    expected = [np.linalg.norm(xc - x) / np.linalg.norm(x), np.linalg.norm(out - xc) / np.linalg.norm(xc),
+                np.linalg.norm(out - x) / np.linalg.norm(x)]
+    np.testing.assert_allclose(changes.table()["v"], np.array(expected) * 100, rtol=1e-4)
+    outputs = {"a": torch.randn(4, 5, 5), "b": torch.randn(4, 5, 5)}
+    compared = network.compare_outputs(outputs, title="t")
+    for panel, name in enumerate(outputs):
+        np.testing.assert_allclose(as_np(compared.png.args[0][name]).mean(0), grid(compared, panel), rtol=1e-5)
+    weights = {"b0": torch.rand(8), "b1": torch.rand(4)}
+    heat = network.channel_heatmap(weights)
+    for index, name in enumerate(weights):
+        np.testing.assert_allclose(heat.table()["v"][heat.table()["block"] == index], as_np(heat.png.args[0][name]))
+    history = [{"epoch": 1, "loss": 1.0, "accuracy": 0.5}, {"epoch": 2, "loss": 0.5, "accuracy": 0.9}]
+    assert network.training_curves(history).png.args[0] == history
+    rows = [{"name": "reference", "axis": "reference", "value": "-", "seeds": [0], "accuracy": {"mean": 0.9, "std": 0.01}},
+            {"name": "k3", "axis": "kernel", "value": "3", "seeds": [0], "accuracy": {"mean": 0.8, "std": 0.02}}]
+    bars_ = network.ablation_bars(rows, "accuracy")
+    assert bars_.png.args[0] == rows and sorted(bars_.table()["v"]) == pytest.approx([80.0, 90.0])
