@@ -1,7 +1,7 @@
 """CBAM Lab: the entry point. Navigation, the shared sidebar, then the chosen page.
 
 Run it with ``streamlit run app.py``. Pages live in ``pages/`` and only draw; the math is in
-``cbam/`` and the shared Streamlit plumbing in ``ui/common.py``.
+``cbam/`` and the Streamlit plumbing in ``ui/`` (one job a module).
 
 A note on ``pages/``: until ``st.navigation`` has run once in a server process, Streamlit treats a
 folder named ``pages/`` beside the entry point as an old-style multipage app. When a fresh server's
