@@ -1,6 +1,6 @@
 """The ``python -m cbam`` command line (also installed as ``cbam-lab``).
 
-    python -m cbam train --preset demo [--device cuda] [--out DIR] [--seed S]
+    python -m cbam train --preset demo [--device cuda] [--out DIR] [--seed S] [--set FIELD=VALUE ...]
     python -m cbam evaluate --model demo --samples 2000 --seed 1000000 --json
     python -m cbam ablate --seeds 0 1 2
     python -m cbam models [--model-code FILE.py:FUNCTION [--weights PATH]]
@@ -65,6 +65,9 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="override the preset's batch size")
     p.add_argument("--lr", type=float, default=None, help="override the preset's peak learning rate")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default 2)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override any other TrainConfig field, e.g. --set spatial_lr_scale=5 --set min_hidden=1 "
+                        "(repeatable; see cbam/train.py)")
     p.add_argument("--eval-samples", type=int, default=2000,
                    help="held-out images to evaluate on after training (0 skips the evaluation)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -84,6 +87,12 @@ def _run_train(args: argparse.Namespace) -> int:
         "num_threads": args.threads,
     }
     config = get_preset(args.preset).replace(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        config = config.replace(**_config_settings(config, args.set))
+        config.validate()
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     out = args.out or Path("runs") / f"{args.preset}-seed{config.seed}"
     meta = train_and_save(config, out, name=args.name or args.preset, eval_samples=args.eval_samples,
                           progress=not args.no_progress)
@@ -101,6 +110,33 @@ def _run_train(args: argparse.Namespace) -> int:
               "different SHA-256 (expected unless the configuration, torch build and thread count all match)"),
               file=sys.stderr)
     return 0
+
+
+def _config_settings(config, settings: list[str]) -> dict:
+    """``["field=value", ...]`` as TrainConfig overrides, each value converted to the field's type."""
+    import dataclasses
+
+    types = {f.name: type(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    changes = {}
+    for setting in settings:
+        name, sep, text = setting.partition("=")
+        if not sep or name not in types:
+            raise ValueError(f"--set takes FIELD=VALUE with a TrainConfig field, got {setting!r}; "
+                             f"fields: {', '.join(types)}")
+        kind = types[name]
+        try:
+            if kind is bool:
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                value = text.lower() in ("true", "1")
+            elif kind is tuple:
+                value = tuple(int(v) if v.strip().isdigit() else v.strip() for v in text.split(","))
+            else:
+                value = kind(text)
+        except ValueError:
+            raise ValueError(f"--set {name}: {text!r} is not a valid {kind.__name__}") from None
+        changes[name] = value
+    return changes
 
 
 def _shipped_sha256(name: str) -> str | None:
@@ -136,7 +172,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from .data import HELDOUT_SEED_START
-    from .metrics import evaluate_model
+    from .metrics import attention_health_on_images, evaluate_model
+    from .samples import probe_inputs
     from .zoo import load_model
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -146,15 +183,26 @@ def _run_evaluate(args: argparse.Namespace) -> int:
               file=sys.stderr)
     result = evaluate_model(model, samples=args.samples, seed=args.seed, image_size=card.input_size,
                             batch_size=args.batch_size, tolerance=args.tolerance, device=args.device)
-    result = {"model": card.name, **result}
+    # The same health check on images that are not shapes at all: the bundled samples and a few more.
+    probes = {name: x.to(args.device) for name, x in probe_inputs(card.input_size, card.mean, card.std).items()}
+    result = {"model": card.name, **result, "other_images": attention_health_on_images(model, probes)}
     if args.json:
         print(json.dumps(result))
         return 0
     print(f"{card.title}: accuracy {result['accuracy']:.4f} on {result['samples']} images of seed {args.seed}")
     print(f"target area (chance level of mass on target): {result['target_area']:.3f}")
     for block, scores in result["attention"].items():
-        print(f"  {block:24s} {scores['map_size'][0]:3d}×{scores['map_size'][1]:<3d} pointing game "
-              f"{scores['pointing_game']:.3f}   mass on target {scores['mass_on_target']:.3f}")
+        line = (f"  {block:24s} {scores['map_size'][0]:3d}×{scores['map_size'][1]:<3d} pointing game "
+                f"{scores['pointing_game']:.3f}   mass on target {scores['mass_on_target']:.3f}")
+        if "dead_channel_share" in scores:
+            line += (f"   dead channel attention {scores['dead_channel_share']:.1%}"
+                     f"   flat mask {scores['flat_mask_share']:.1%}")
+        print(line)
+    if result["other_images"]:
+        print(f"on the {len(probes)} bundled samples and other images (cbam.samples.probe_inputs):")
+    for block, health in result["other_images"].items():
+        print(f"  {block:24s} dead channel attention on {', '.join(health['dead_channel']) or 'none'}; "
+              f"flat mask on {', '.join(health['flat_mask']) or 'none'}")
     return 0
 
 
@@ -327,7 +375,9 @@ COMMANDS: list[Command] = [
     Command("evaluate", "accuracy and attention scores of a zoo model on held-out images",
             _add_evaluate_arguments, _run_evaluate,
             "Accuracy and, for every CBAM block, the pointing game and mass on target of its spatial mask "
-            "(Grad-CAM of the last stage for networks without CBAM). See cbam/metrics.py for the definitions."),
+            "(Grad-CAM of the last stage for networks without CBAM), and the share of the images on which the "
+            "block's channel attention is dead or its mask flat (also on the bundled samples and a few other "
+            "images). See cbam/metrics.py for the definitions."),
     Command("ablate", "train the ablation rows over several seeds and summarise them",
             _add_ablate_arguments, _run_ablate,
             "Train every ablation row (pooling, kernel, arrangement, ratio, baseline) for each seed, then "

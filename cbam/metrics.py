@@ -21,6 +21,22 @@ image, reported alongside as ``target_area`` (the chance level; about 0.05 here)
 
 For CBAM networks the maps are each block's spatial mask Ms (``cbam.trace_all``); for networks
 without CBAM, Grad-CAM maps of the last stage for the true class (``cbam.gradcam``).
+
+Live or dead attention, per image and per CBAM block (``attention_health``). A block's attention
+says nothing about an image when
+
+* its channel attention is *dead*: the channel weights Mc of that image are all (nearly) equal, their
+  standard deviation over the C channels (population, ``correction=0``) below
+  ``DEAD_CHANNEL_STD`` = 0.01. This is what happens when every hidden ReLU of the shared MLP is off
+  for both pooled descriptors: the MLP outputs 0 (the paper's MLP has no bias), and every weight is
+  σ(0) = 0.5. With C = 16 and r = 16 the MLP has a single hidden unit, and one negative
+  pre-activation is enough;
+* its spatial mask is *flat*: the mask Ms of that image spans less than ``FLAT_MASK_RANGE`` = 0.05
+  (max − min over its h × w positions), so it scales every position alike: saturated at 1 (or 0),
+  or a nearly constant value. A mask whose peak is 5 % above its floor is already hard to see on the
+  Spatial attention page.
+
+``evaluate_model`` reports, for every block, the share of images for which each happens.
 """
 
 from __future__ import annotations
@@ -33,7 +49,7 @@ from torch import nn
 
 from . import data
 from .gradcam import default_target_layer, grad_cam
-from .trace import cbam_blocks, trace_all
+from .trace import CBAMTrace, cbam_blocks, trace_all
 
 __all__ = [
     "accuracy",
@@ -42,7 +58,19 @@ __all__ = [
     "mass_on_target",
     "attention_scores",
     "evaluate_model",
+    "DEAD_CHANNEL_STD",
+    "FLAT_MASK_RANGE",
+    "channel_weight_spread",
+    "spatial_mask_range",
+    "dead_channel_attention",
+    "flat_spatial_mask",
+    "attention_health",
+    "attention_health_on_images",
 ]
+
+# Below these, a block's attention is dead (channel) or flat (spatial) for that image; see the module docstring.
+DEAD_CHANNEL_STD = 0.01
+FLAT_MASK_RANGE = 0.05
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -111,6 +139,55 @@ def mass_on_target(maps: torch.Tensor, target_masks: torch.Tensor) -> torch.Tens
     return torch.where(total > 0, on_target / total.clamp_min(1e-12), torch.zeros_like(total))
 
 
+def channel_weight_spread(channel_weights: torch.Tensor) -> torch.Tensor:
+    """Per image, the standard deviation of the channel weights Mc over the channels, (B,) floats.
+
+    ``channel_weights``: Mc as (B, C) (``CBAMTrace.channel_weights``) or (B, C, 1, 1). The population
+    standard deviation (divided by C, not C − 1).
+    """
+    weights = channel_weights.detach().float().cpu()
+    if weights.dim() == 4 and weights.shape[2:] == (1, 1):
+        weights = weights[:, :, 0, 0]
+    if weights.dim() != 2:
+        raise ValueError(f"expected channel weights of shape (B, C) or (B, C, 1, 1), got {tuple(weights.shape)}")
+    return weights.std(dim=1, correction=0)
+
+
+def spatial_mask_range(spatial_mask: torch.Tensor) -> torch.Tensor:
+    """Per image, max − min of the spatial mask Ms over its positions, (B,) floats.
+
+    ``spatial_mask``: Ms as (B, 1, h, w) (``CBAMTrace.spatial_mask``) or (B, h, w).
+    """
+    maps = _as_maps(spatial_mask).flatten(1)
+    return maps.amax(dim=1) - maps.amin(dim=1)
+
+
+def dead_channel_attention(channel_weights: torch.Tensor) -> torch.Tensor:
+    """Per image, whether the channel attention is dead: Mc's spread below ``DEAD_CHANNEL_STD``, (B,) bool."""
+    return channel_weight_spread(channel_weights) < DEAD_CHANNEL_STD
+
+
+def flat_spatial_mask(spatial_mask: torch.Tensor) -> torch.Tensor:
+    """Per image, whether the spatial mask is flat: Ms's range below ``FLAT_MASK_RANGE``, (B,) bool."""
+    return spatial_mask_range(spatial_mask) < FLAT_MASK_RANGE
+
+
+def attention_health(trace: CBAMTrace) -> dict[str, torch.Tensor | None]:
+    """Whether one block's attention is alive on each image of its trace (see the module docstring).
+
+    Returns ``{"channel_std", "dead_channel", "mask_range", "flat_mask"}``: (B,) tensors of the
+    channel weights' spread and whether it is dead, the spatial mask's range and whether it is flat.
+    The spatial entries are None for a block without spatial attention.
+    """
+    has_mask = trace.spatial_mask is not None
+    return {
+        "channel_std": channel_weight_spread(trace.channel_weights),
+        "dead_channel": dead_channel_attention(trace.channel_weights),
+        "mask_range": spatial_mask_range(trace.spatial_mask) if has_mask else None,
+        "flat_mask": flat_spatial_mask(trace.spatial_mask) if has_mask else None,
+    }
+
+
 def _scores(maps: torch.Tensor, target_masks: torch.Tensor, tolerance: float) -> dict:
     return {
         "pointing_game": pointing_game(maps, target_masks, tolerance),
@@ -124,19 +201,26 @@ def attention_scores(
 ) -> tuple[torch.Tensor, dict[str, dict]]:
     """Logits, and the attention scores of one batch.
 
-    For a network with CBAM blocks: ``{block path: {"pointing_game", "mass_on_target", "map_size"}}``
-    for every block with spatial attention, from its spatial mask. For a network without: the same
+    For a network with CBAM blocks: ``{block path: {"pointing_game", "mass_on_target", "map_size",
+    "dead_channel_share", "flat_mask_share"}}`` for every block with spatial attention, from its
+    spatial mask; the last two are the shares of the batch's images for which the block's channel
+    attention is dead or its mask flat (``attention_health``). For a network without: the first three
     scores of Grad-CAM at ``default_target_layer(model)`` for the true labels, under the key
     ``"grad_cam:<layer path>"``.
     """
     if cbam_blocks(model):
         with torch.no_grad():
             logits, traces = trace_all(model, images)
-        scores = {
-            name: _scores(t.spatial_mask, target_masks, tolerance)
-            for name, t in traces.items()
-            if t.spatial_mask is not None
-        }
+        scores = {}
+        for name, t in traces.items():
+            if t.spatial_mask is None:
+                continue
+            health = attention_health(t)
+            scores[name] = {
+                **_scores(t.spatial_mask, target_masks, tolerance),
+                "dead_channel_share": health["dead_channel"].float().mean().item(),
+                "flat_mask_share": health["flat_mask"].float().mean().item(),
+            }
         return logits, scores
     layer = default_target_layer(model)
     layer_name = next(name for name, m in model.named_modules() if m is layer)
@@ -159,7 +243,9 @@ def evaluate_model(
 
     Returns ``{"accuracy", "samples", "seed", "image_size", "tolerance_px", "target_area",
     "attention": {block: {"pointing_game", "mass_on_target", "map_size"}}}``; the attention scores
-    are averages over all images (batches are weighted by their size).
+    are averages over all images (batches are weighted by their size). The blocks of a CBAM network
+    also have ``"dead_channel_share"`` and ``"flat_mask_share"``: the share of the images on which
+    that block's channel attention is dead or its spatial mask flat (``attention_health``).
     """
     model.eval()
     correct, area_sum, seen = 0.0, 0.0, 0
@@ -172,16 +258,13 @@ def evaluate_model(
         area_sum += masks.float().mean(dim=(1, 2)).sum().item()
         seen += n
         for block, block_scores in scores.items():
-            total = sums.setdefault(block, {"pointing_game": 0.0, "mass_on_target": 0.0})
-            total["pointing_game"] += block_scores["pointing_game"] * n
-            total["mass_on_target"] += block_scores["mass_on_target"] * n
+            total = sums.setdefault(block, {})
+            for key, value in block_scores.items():
+                if key != "map_size":
+                    total[key] = total.get(key, 0.0) + value * n
             total["map_size"] = block_scores["map_size"]
     attention = {
-        block: {
-            "pointing_game": total["pointing_game"] / seen,
-            "mass_on_target": total["mass_on_target"] / seen,
-            "map_size": total["map_size"],
-        }
+        block: {key: (value if key == "map_size" else value / seen) for key, value in total.items()}
         for block, total in sums.items()
     }
     return {
@@ -193,3 +276,30 @@ def evaluate_model(
         "target_area": area_sum / seen if seen else math.nan,
         "attention": attention,
     }
+
+
+def attention_health_on_images(model: nn.Module, images: dict[str, torch.Tensor]) -> dict[str, dict]:
+    """Which named images kill each CBAM block's attention (see ``attention_health``).
+
+    ``images``: {name: a (1, 3, H, W) model input} (e.g. ``cbam.images.to_tensor`` of a photo). Returns
+    ``{block: {"dead_channel": [names], "flat_mask": [names], "min_channel_std", "min_mask_range"}}``
+    for every block of ``model`` with spatial attention, the last two the smallest values over the images.
+    """
+    model.eval()
+    found: dict[str, dict] = {}
+    for name, x in images.items():
+        with torch.no_grad():
+            _, traces = trace_all(model, x)
+        for block, t in traces.items():
+            if t.spatial_mask is None:
+                continue
+            health = attention_health(t)
+            entry = found.setdefault(block, {"dead_channel": [], "flat_mask": [],
+                                             "min_channel_std": math.inf, "min_mask_range": math.inf})
+            if health["dead_channel"].any():
+                entry["dead_channel"].append(name)
+            if health["flat_mask"].any():
+                entry["flat_mask"].append(name)
+            entry["min_channel_std"] = min(entry["min_channel_std"], health["channel_std"].min().item())
+            entry["min_mask_range"] = min(entry["min_mask_range"], health["mask_range"].min().item())
+    return found

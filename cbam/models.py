@@ -74,6 +74,12 @@ class SmallCBAMNet(nn.Module):
         last_stride: the stride of the last stage's first conv. 2 (default) halves the map as every
             stage does (a 6×6 last map at 96 px); 1 keeps the third stage's resolution (12×12 at
             96 px), so the last CBAM block's spatial mask has cells of 8 px instead of 16.
+        min_hidden: the fewest hidden units any block's shared MLP may have. Each block's reduction
+            ratio is the largest r' ≤ r that leaves at least that many, ``r' = min(r, C // min_hidden)``
+            (at least 1): with r = 16 and ``min_hidden=4`` the four blocks of widths 16, 32, 64, 128
+            get r' = 4, 8, 16, 16 and hidden widths 4, 4, 4, 8 instead of 1, 2, 4, 8. The default 1 keeps
+            r everywhere (the paper's rule, C // r rounded up to 1). Each block is still a plain
+            ``CBAM.paper(C, r')``: its ``reduction_ratio`` is the r' it was built with.
         cbam_options: passed to ``CBAM.paper`` for every block (reduction_ratio, kernel_size,
             arrangement, pool_types, ...).
     """
@@ -85,10 +91,14 @@ class SmallCBAMNet(nn.Module):
         attention: bool = True,
         head_norm: bool = False,
         last_stride: int = 2,
+        min_hidden: int = 1,
         **cbam_options: Any,
     ) -> None:
         super().__init__()
+        if isinstance(min_hidden, bool) or not isinstance(min_hidden, int) or min_hidden < 1:
+            raise ValueError(f"min_hidden must be a positive integer, got {min_hidden!r}")
         self.attention = attention
+        self.min_hidden = min_hidden
         self.cbam_options = dict(cbam_options)
         self.stem = _conv_bn_relu(3, widths[0])
         stages = []
@@ -98,13 +108,18 @@ class SmallCBAMNet(nn.Module):
             stride = last_stride if i == len(widths) - 1 else 2
             stage.add_module("down", _conv_bn_relu(c_in, width, stride=stride))
             stage.add_module("conv", _conv_bn_relu(width, width))
-            stage.add_module("cbam", CBAM.paper(width, **cbam_options) if attention else nn.Identity())
+            stage.add_module("cbam", CBAM.paper(width, **self.block_options(width)) if attention else nn.Identity())
             stages.append(stage)
             c_in = width
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head_norm = nn.LayerNorm(c_in) if head_norm else nn.Identity()
         self.fc = nn.Linear(c_in, num_classes)
+
+    def block_options(self, channels: int) -> dict[str, Any]:
+        """The options of the CBAM block closing a stage of ``channels`` channels (see ``min_hidden``)."""
+        ratio = self.cbam_options.get("reduction_ratio", 16)
+        return {**self.cbam_options, "reduction_ratio": max(1, min(ratio, channels // self.min_hidden))}
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x))
@@ -118,9 +133,11 @@ def cbam_smallnet(
     attention: bool = True,
     head_norm: bool = False,
     last_stride: int = 2,
+    min_hidden: int = 1,
     **cbam_options: Any,
 ) -> SmallCBAMNet:
     """The small network of ``SmallCBAMNet``; ``attention=False`` gives the baseline."""
     return SmallCBAMNet(
-        num_classes=num_classes, attention=attention, head_norm=head_norm, last_stride=last_stride, **cbam_options
+        num_classes=num_classes, attention=attention, head_norm=head_norm, last_stride=last_stride,
+        min_hidden=min_hidden, **cbam_options
     )

@@ -14,7 +14,10 @@ and the rows of the ablation study (docs/ablations.md), all trained with the sho
 from seed 0 and a strided last stage (6×6): ``baseline`` (no attention), ``reference`` (the demo's
 CBAM configuration, with the strided last stage), ``pool-avg``, ``pool-max``, ``kernel-3``, ``arrangement-spatial-channel``,
 ``arrangement-parallel``, ``ratio-4`` and ``ratio-8``. ``ablations.json`` holds the study's
-mean ± std over three seeds.
+mean ± std over three seeds. Every CBAM model is trained with live attention (``cbam.train.LIVE_ATTENTION``:
+at least 4 hidden units per MLP, so the first blocks' r is 4 and 8, a non-negative W0 at the start, and
+spatial kernels learning 5× faster): no block's channel attention is dead and no mask flat on the
+bundled samples or on held-out images (``tests/test_live_attention.py``).
 
 Weights are stored in float16 to keep the repository small (each model is about 0.6 MB, 6 MB in
 all); they are upcast to float32 when loaded, so the network computes in float32 as it was trained.

@@ -293,15 +293,34 @@ def test_ablations_page_shows_every_row_with_its_spread():
     assert not at.exception and len(at.main.get("vega_lite_chart")) == 1
 
 
-def test_a_block_whose_mlp_is_silent_says_so():
-    at = new_app()
-    if at.session_state["lab"].model != "demo":
-        pytest.skip("the default model is not the shipped demo")
-    at.selectbox(key="w.layer").set_value("stages.0.cbam").run()  # one hidden unit, off for the samples
-    go(at, "pages/channel.py")
-    assert any("hidden units is off" in i.value for i in at.info)
-    at.selectbox(key="w.layer").set_value("stages.2.cbam").run()
-    assert not any("hidden units is off" in i.value for i in at.info)
+def test_a_block_whose_mlp_is_silent_says_so(monkeypatch):
+    """No shipped block has a silent MLP any more (tests/test_live_attention.py), so silence one: with
+    W0 ≤ 0 every hidden unit is off for every image (F comes out of a ReLU, its descriptors are ≥ 0)."""
+    import streamlit as st
+
+    from cbam import zoo
+
+    load_model = zoo.load_model
+
+    def demo_with_a_silent_first_block(name, *args, **kwargs):
+        model, card = load_model(name, *args, **kwargs)
+        if name == "demo":
+            fc1 = model.stages[0].cbam.channel_attention.fc1
+            fc1.weight.data = -fc1.weight.data.abs()
+        return model, card
+
+    st.cache_resource.clear()  # the shared model cache may hold the real demo
+    monkeypatch.setattr(zoo, "load_model", demo_with_a_silent_first_block)
+    try:
+        at = new_app()
+        assert at.session_state["lab"].model == "demo"
+        at.selectbox(key="w.layer").set_value("stages.0.cbam").run()
+        go(at, "pages/channel.py")
+        assert any("hidden units is off" in i.value for i in at.info)
+        at.selectbox(key="w.layer").set_value("stages.2.cbam").run()
+        assert not any("hidden units is off" in i.value for i in at.info)
+    finally:
+        st.cache_resource.clear()  # no later test may see the silenced demo
 
 
 def session_model(at: AppTest, network, name: str = "session-test") -> AppTest:

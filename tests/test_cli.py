@@ -36,6 +36,19 @@ def test_evaluate_json_prints_one_object_with_the_scores(capsys):
     assert list(result["attention"]) == [f"stages.{i}.cbam" for i in range(4)]
     for scores in result["attention"].values():
         assert 0 <= scores["pointing_game"] <= 1 and 0 <= scores["mass_on_target"] <= 1
+        assert scores["dead_channel_share"] == 0 and scores["flat_mask_share"] == 0  # the demo's attention is alive
+    # The same check on the bundled samples and the other images: no image kills a block.
+    assert list(result["other_images"]) == list(result["attention"])
+    for health in result["other_images"].values():
+        assert health["dead_channel"] == [] and health["flat_mask"] == []
+        assert health["min_channel_std"] >= 0.01 and health["min_mask_range"] >= 0.05
+
+
+def test_evaluate_text_names_the_dead_and_flat_shares(capsys):
+    assert main(["evaluate", "--model", "demo", "--samples", "10"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("dead channel attention 0.0%") == 4 and out.count("flat mask 0.0%") == 4
+    assert "bundled samples" in out
 
 
 def test_evaluate_baseline_uses_grad_cam(capsys):
@@ -63,6 +76,22 @@ def test_tiny_train(tmp_path, capsys):
     meta = json.loads((out / "tiny.json").read_text())
     assert meta["training"]["steps"] == 2 and meta["config"]["preset"] == "tiny"
     assert (out / "tiny.log").is_file()
+
+
+def test_train_set_overrides_any_config_field_with_its_type(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--preset", "tiny", "--out", str(out), "--eval-samples", "0", "--no-progress",
+                 "--threads", "1", "--set", "spatial_lr_scale=2.5", "--set", "min_hidden=2",
+                 "--set", "mlp_init=nonnegative", "--set", "widths=4,8,8,8"])
+    assert code == 0
+    config = json.loads((out / "tiny.json").read_text())["config"]
+    assert (config["spatial_lr_scale"], config["min_hidden"], config["mlp_init"]) == (2.5, 2, "nonnegative")
+    assert config["widths"] == [4, 8, 8, 8]
+    capsys.readouterr()
+    assert main(["train", "--preset", "tiny", "--out", str(out), "--set", "no_such_field=1"]) == 2
+    assert "no_such_field" in capsys.readouterr().err
+    assert main(["train", "--preset", "tiny", "--out", str(out), "--set", "min_hidden=many"]) == 2
+    assert main(["train", "--preset", "tiny", "--out", str(out), "--set", "mlp_init=positive"]) == 2
 
 
 def test_unknown_model_is_an_error():

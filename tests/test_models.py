@@ -107,3 +107,20 @@ def test_the_app_and_the_small_networks_load_without_torchvision():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                             cwd=str(__import__("pathlib").Path(__file__).resolve().parent.parent))
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-2000:]
+
+
+def test_smallnet_min_hidden_lowers_r_only_where_the_mlp_would_be_narrower():
+    def ratios_and_widths(model):
+        return ([b.reduction_ratio for _, b in cbam_blocks(model)],
+                [b.channel_attention.hidden_channels for _, b in cbam_blocks(model)])
+
+    # The default keeps r = 16 in every block: the first block's MLP has one hidden unit.
+    assert ratios_and_widths(cbam_smallnet(6)) == ([16, 16, 16, 16], [1, 2, 4, 8])
+    assert ratios_and_widths(cbam_smallnet(6, min_hidden=4)) == ([4, 8, 16, 16], [4, 4, 4, 8])
+    assert ratios_and_widths(cbam_smallnet(6, reduction_ratio=4, min_hidden=4)) == ([4, 4, 4, 4], [4, 8, 16, 32])
+    assert ratios_and_widths(cbam_smallnet(6, widths=(2, 4, 8, 8), min_hidden=4)) == ([1, 1, 2, 2], [2, 4, 4, 4])
+    # Every block is still the paper's CBAM with the other options as given.
+    for _, block in cbam_blocks(cbam_smallnet(6, min_hidden=4, kernel_size=3)):
+        assert block.channel_attention.fc1.bias is None and block.kernel_size == 3
+    with pytest.raises(ValueError, match="min_hidden"):
+        cbam_smallnet(6, min_hidden=0)

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cbam import data
+from cbam import cbam_blocks, data
 from cbam.train import PRESETS, VARIANTS, TrainConfig, build_model, train, train_and_save
 
 TINY = PRESETS["tiny"]
@@ -107,3 +107,95 @@ def test_cuda_asked_for_without_cuda_is_a_clear_error():
         pytest.skip("this machine has CUDA")
     with pytest.raises(RuntimeError, match="CUDA"):
         train(TINY.replace(device="cuda"), progress=False)
+
+
+def test_min_hidden_and_block_ratios_match_the_built_network():
+    config = PRESETS["demo"]
+    model = build_model(config)
+    assert config.block_ratios() == [b.reduction_ratio for _, b in cbam_blocks(model)]
+    assert min(b.channel_attention.hidden_channels for _, b in cbam_blocks(model)) >= config.min_hidden
+    assert PRESETS["baseline"].block_ratios() is None
+    # Cards written before these options existed load as they were trained: min_hidden 1, PyTorch's init.
+    old = {k: v for k, v in config.to_dict().items() if k not in ("min_hidden", "mlp_init")}
+    assert TrainConfig.from_dict(old).block_ratios() == [16, 16, 16, 16]
+    assert TrainConfig.from_dict(old).mlp_init == "default"
+    with pytest.raises(ValueError, match="mlp_init"):
+        TINY.replace(mlp_init="positive").validate()
+    with pytest.raises(ValueError, match="spatial_init"):
+        TINY.replace(spatial_init="positive").validate()
+
+
+def test_nonnegative_init_starts_every_hidden_unit_on_for_every_image():
+    from cbam.trace import trace_all
+
+    images, _, _ = data.make_batch(16, seed=3, size=TINY.image_size)
+    torch.manual_seed(0)
+    model = build_model(TINY.replace(mlp_init="nonnegative")).eval()
+    with torch.no_grad():
+        _, traces = trace_all(model, images)
+    for name, t in traces.items():
+        for hidden in (t.mlp_hidden_avg, t.mlp_hidden_max):
+            assert (hidden > 0).all(), name
+    torch.manual_seed(0)
+    signed = build_model(TINY).eval()  # PyTorch's initialisation: the same weights up to sign
+    for (_, a), (_, b) in zip(cbam_blocks(model), cbam_blocks(signed)):
+        assert torch.equal(a.channel_attention.fc1.weight, b.channel_attention.fc1.weight.abs())
+        assert (b.channel_attention.fc1.weight < 0).any()
+        assert torch.equal(a.channel_attention.fc2.weight, b.channel_attention.fc2.weight)
+
+
+def test_spatial_lr_scale_scales_only_the_spatial_convolutions():
+    torch.manual_seed(0)
+    untrained = build_model(TINY)
+    # With the scale at 0 the spatial kernels keep their initial values; everything else learns.
+    frozen, _ = train(TINY.replace(spatial_lr_scale=0.0), progress=False)
+    for (name, before), after in zip(untrained.state_dict().items(), frozen.state_dict().values()):
+        if ".spatial_attention." in name:
+            assert torch.equal(before, after), name
+    assert not torch.equal(untrained.stages[0].cbam.channel_attention.fc1.weight,
+                           frozen.stages[0].cbam.channel_attention.fc1.weight)
+    # A larger scale moves them further in the same number of steps.
+    normal, _ = train(TINY, progress=False)
+    fast, _ = train(TINY.replace(spatial_lr_scale=5.0), progress=False)
+    for (_, start), (_, a), (_, b) in zip(cbam_blocks(untrained), cbam_blocks(normal), cbam_blocks(fast)):
+        moved = (a.spatial_attention.conv.weight - start.spatial_attention.conv.weight).abs().mean()
+        moved_fast = (b.spatial_attention.conv.weight - start.spatial_attention.conv.weight).abs().mean()
+        assert moved_fast > 2 * moved
+
+
+def test_centre_surround_kernel_ignores_uniform_maps_and_favours_a_local_peak():
+    from cbam import trace
+
+    torch.manual_seed(0)
+    model = build_model(PRESETS["demo"].replace(spatial_init="centre-surround"))
+    for name, block in cbam_blocks(model):
+        kernel = block.spatial_attention.conv.weight[0]  # (2, k, k): one kernel per pooled map
+        centre = kernel.shape[-1] // 2
+        assert torch.allclose(kernel.sum(dim=(1, 2)), torch.zeros(2), atol=1e-5), name
+        surround = kernel.clone()
+        surround[:, centre, centre] = 0
+        assert (surround <= 0).all() and (kernel[:, centre, centre] > 0).all(), name
+    block = model.stages[3].cbam.eval()
+    uniform = torch.full((1, block.channels, 12, 12), 0.7)
+    assert torch.allclose(trace(block.spatial_attention, uniform).spatial_mask[0, 0, 3:-3, 3:-3], torch.tensor(0.5))
+    peak = uniform.clone()
+    peak[0, :, 6, 6] = 2.0
+    mask = trace(block.spatial_attention, peak).spatial_mask[0, 0]
+    assert mask.argmax().item() == 6 * 12 + 6
+
+
+@pytest.mark.parametrize("order", ["avg-max", "max-avg"])
+def test_max_contrast_kernel_is_positive_on_the_max_map_and_cancels_on_uniform_maps(order):
+    from cbam import CBAM, trace
+    from cbam.train import _init_spatial_kernel
+
+    torch.manual_seed(0)
+    block = CBAM(8, spatial_pool_order=order).eval()
+    _init_spatial_kernel(block.spatial_attention.conv.weight, "max-contrast", order)
+    kernel = block.spatial_attention.conv.weight[0]
+    maximum, average = (1, 0) if order == "avg-max" else (0, 1)
+    assert (kernel[maximum] >= 0).all() and (kernel[average] <= 0).all()
+    assert kernel.sum().abs() < 1e-5
+    uniform = torch.full((1, 8, 9, 9), 0.6)  # every channel equal everywhere: max = mean
+    interior = trace(block.spatial_attention, uniform).spatial_logits[0, 0, 3:-3, 3:-3]
+    assert torch.allclose(interior, torch.zeros_like(interior), atol=1e-5)

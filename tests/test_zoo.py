@@ -62,14 +62,15 @@ def test_tampered_weights_are_refused(tmp_path, monkeypatch):
 def test_demo_is_accurate_on_held_out_images():
     model, card = zoo.load_model("demo")
     result = evaluate_model(model, samples=200, seed=data.EVAL_SEED + 7919, image_size=card.input_size)
-    assert result["accuracy"] >= 0.9
-    # Its attention is about the target: the first and the last block's masks peak on it in most
-    # images (the last one is 12 × 12: the demo's last stage has stride 1), and the last block's mask
-    # puts more of its mass on it than a map blind to it would (the target's area).
-    assert result["attention"]["stages.0.cbam"]["pointing_game"] >= 0.7
+    assert result["accuracy"] >= 0.95
+    # Its attention is about the target: the last block's mask peaks on it in most images (it is
+    # 12 × 12: the demo's last stage has stride 1) and puts more of its mass on it than a map blind
+    # to it would (the target's area); every block's attention is alive on every one of these images.
     assert result["attention"]["stages.3.cbam"]["map_size"] == [12, 12]
-    assert result["attention"]["stages.3.cbam"]["pointing_game"] >= 0.8
+    assert result["attention"]["stages.3.cbam"]["pointing_game"] >= 0.75
     assert result["attention"]["stages.3.cbam"]["mass_on_target"] > 1.2 * result["target_area"]
+    for block, scores in result["attention"].items():
+        assert scores["dead_channel_share"] == 0 and scores["flat_mask_share"] == 0, block
 
 
 def test_find_variant():
