@@ -53,6 +53,6 @@ for column, name in zip(columns, names):
                                 title=t("pgc.for", name=class_names[class_idx])), key=f"gradcam_{name}")
         h, w = view.size
         st.caption(t("pgc.layer", layer=view.layer, h=h, w=w))
-st.caption(page.photo_note(state, 1).split(t("stride_note.cut"))[0])
+st.caption(page.photo_note(state))
 if len(names) == 1:
     st.caption(t("pgc.alone"))

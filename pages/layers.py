@@ -39,7 +39,7 @@ if masks:
                    download=False)
         _, pixels = cache.model_input(state.model_name, state.image_key)
         show.png_download(views.layer_masks_png(pixels, masks, alpha=alpha), "layer_masks")
-    st.caption(page.photo_note(state, next(iter(masks.values())).shape[-1]).split(t("stride_note.cut"))[0])
+    st.caption(page.photo_note(state))
 
 show.chart(views.channel_heatmap, {name: t.channel_weights[0] for name, t in run.traces.items()}, key="channel_heatmap")
 

@@ -139,8 +139,9 @@ def opacity_slider(container=st) -> float:
     return container.slider(t("page.opacity"), 0.0, 1.0, step=0.05, **mirrored("alpha"))
 
 
-def photo_note(state: Current, feature: int) -> str:
-    """How the photo became the model's input (see ``views.network.stride_note``)."""
+def photo_note(state: Current, feature: int | None = None) -> str:
+    """How the photo became the model's input and, given a feature-map size, what one of its pixels covers
+    (see ``views.network.stride_note``)."""
     return network.stride_note(cache.photo(state.image_key, lab().image_bytes).shape[:2], state.card.input_size, feature)
 
 

@@ -22,18 +22,13 @@ __all__ = ["step_changes", "channel_energy", "compare_outputs", "output_differen
 STAGES = {"F": "#7f7f7f", "F'": "#1f77b4", "F''": "#d62728"}
 
 
-def _relative(after: np.ndarray, before: np.ndarray) -> float:
-    norm = float(np.linalg.norm(before))
-    return float(np.linalg.norm(after - before)) / norm if norm > 0 else float("nan")
-
-
 def step_changes(t: CBAMTrace, step_names: tuple[str, str] | None = None) -> Chart:
     """‖F'−F‖/‖F‖, ‖F''−F'‖/‖F'‖ and ‖F''−F‖/‖F‖, in percent: how far each step moves the features."""
-    x, xc, out = finite(t.x[0], "F"), finite(t.x_channel[0], "F'"), finite(t.out[0], "F''")
-    changes = np.array([_relative(xc, x), _relative(out, xc), _relative(out, x)]) * 100
+    x, xc, out = (torch.from_numpy(finite(v[0], name)) for v, name in ((t.x, "F"), (t.x_channel, "F'"), (t.out, "F''")))
+    changes = np.array([explore.relative_change(x, xc), explore.relative_change(xc, out), explore.relative_change(x, out)]) * 100
     step_names = step_names or (text("vn.channel_attention"), text("vn.spatial_attention"))
     labels = np.array([f"F → F' ({step_names[0]})", f"F' → F'' ({step_names[1]})", text("vn.whole")])
-    chart = bars({text("vn.relative_change"): np.nan_to_num(changes)}, title=text("vn.changes.title"),
+    chart = bars({text("vn.relative_change"): changes}, title=text("vn.changes.title"),
                  x_title=text("vn.step"), y_title=text("vn.changes.y"), colors=["#9467bd"], labels=labels)
     spec = dict(chart.spec)
     spec["layer"] = [*spec["layer"], {"mark": {"type": "text", "dy": -6, "fontSize": 11},
@@ -213,9 +208,12 @@ def _word(kind: str, value: str) -> str:
     return text(key) if key in catalogue("en") else value
 
 
-def stride_note(photo_shape: tuple[int, int], input_size: int, feature: int) -> str:
-    """How the photo became the model's input, and how many photo pixels one feature pixel covers."""
+def stride_note(photo_shape: tuple[int, int], input_size: int, feature: int | None = None) -> str:
+    """How the photo became the model's input and, given a feature-map size, how many photo pixels one
+    feature pixel covers."""
     h, w = photo_shape
     side = min(h, w)
-    return text("stride_note", w=w, h=h, side=side, size=input_size, px=side / max(1, feature),
-                stride=explore.feature_stride(input_size, feature))
+    note = text("stride_note", w=w, h=h, side=side, size=input_size)
+    if feature is None:
+        return note
+    return note + text("stride_note.pixel", px=side / max(1, feature), stride=explore.feature_stride(input_size, feature))

@@ -58,10 +58,6 @@ def step(index: int) -> Step:
     return STEPS[index]
 
 
-def _rel(a, b) -> float:
-    return explore.relative_change(a, b)
-
-
 def numbers(index: int, t: CBAMTrace, block: CBAM) -> str:
     """The step's live numbers for this trace, as Markdown (with inline values)."""
     key = STEPS[index].key
@@ -89,7 +85,7 @@ def numbers(index: int, t: CBAMTrace, block: CBAM) -> str:
         return text("steps.n.mc", low=weights.min(), high=weights.max(), mean=weights.mean(),
                     kept=int((weights > 0.5).sum()), C=C)
     if key == "fprime":
-        return text("steps.n.fprime", change=_rel(t.x, t.x_channel), c=c, w=weights[c])
+        return text("steps.n.fprime", change=explore.relative_change(t.x, t.x_channel), c=c, w=weights[c])
     if key in ("spool", "conv", "ms"):
         row, col = spatial.mask_peak(t)
         n = explore.spatial_computation(block, t, row, col)
@@ -102,7 +98,7 @@ def numbers(index: int, t: CBAMTrace, block: CBAM) -> str:
                     + (text("steps.n.bn", bn=n["batch_norm"]) if n["batch_norm"] is not None else text("steps.n.end")))
         mask = finite(t.spatial_mask[0, 0], "Ms")
         return text("steps.n.ms", low=mask.min(), high=mask.max(), col=col, row=row, logit=n["logit"], mask=n["mask"])
-    return text("steps.n.out", spatial=_rel(t.x_channel, t.out), whole=_rel(t.x, t.out))
+    return text("steps.n.out", spatial=explore.relative_change(t.x_channel, t.out), whole=explore.relative_change(t.x, t.out))
 
 
 def _energy_pair(t: CBAMTrace) -> Chart:
