@@ -213,16 +213,21 @@ def _rules(*pairs: tuple[str, Callable[[re.Match[str]], str]]) -> list[Rule]:
     return [(re.compile(pattern), rename) for pattern, rename in pairs]
 
 
-# The authors' ResNet is torchvision's layout except inside ``cbam``.
-_OFFICIAL_RULES = _rules(
+# torchvision's ResNet keys outside the attention blocks, as both the authors' and timm's ResNets name them.
+_TORCHVISION_KEYS = (
     (r"conv1\.weight", _same),
     (rf"bn1\.{_BN}", _same),
     (rf"{_BLOCK}\.(?:conv[123]\.weight|bn[123]\.{_BN}|downsample\.0\.weight|downsample\.1\.{_BN})", _same),
+    (r"fc\.(?:weight|bias)", _same),
+)
+
+# The authors' ResNet is torchvision's layout except inside ``cbam``.
+_OFFICIAL_RULES = _rules(
+    *_TORCHVISION_KEYS,
     (rf"({_BLOCK})\.cbam\.ChannelGate\.mlp\.1\.(weight|bias)", lambda m: f"{m[1]}.cbam.channel_attention.fc1.{m[2]}"),
     (rf"({_BLOCK})\.cbam\.ChannelGate\.mlp\.3\.(weight|bias)", lambda m: f"{m[1]}.cbam.channel_attention.fc2.{m[2]}"),
     (rf"({_BLOCK})\.cbam\.SpatialGate\.spatial\.conv\.weight", lambda m: f"{m[1]}.cbam.spatial_attention.conv.weight"),
     (rf"({_BLOCK})\.cbam\.SpatialGate\.spatial\.bn\.({_BN})", lambda m: f"{m[1]}.cbam.spatial_attention.bn.{m[2]}"),
-    (r"fc\.(?:weight|bias)", _same),
 )
 
 
@@ -263,13 +268,10 @@ _PYTORCHCV_RULES = _rules(
 
 # timm's ResNet is torchvision's layout except inside ``se`` (its attention layer's name).
 _TIMM_RULES = _rules(
-    (r"conv1\.weight", _same),
-    (rf"bn1\.{_BN}", _same),
-    (rf"{_BLOCK}\.(?:conv[123]\.weight|bn[123]\.{_BN}|downsample\.0\.weight|downsample\.1\.{_BN})", _same),
+    *_TORCHVISION_KEYS,
     (rf"({_BLOCK})\.se\.channel\.fc([12])\.(weight|bias)", lambda m: f"{m[1]}.cbam.channel_attention.fc{m[2]}.{m[3]}"),
     (rf"({_BLOCK})\.se\.spatial\.conv\.conv\.weight", lambda m: f"{m[1]}.cbam.spatial_attention.conv.weight"),
     (rf"({_BLOCK})\.se\.spatial\.conv\.bn\.({_BN})", lambda m: f"{m[1]}.cbam.spatial_attention.bn.{m[2]}"),
-    (r"fc\.(?:weight|bias)", _same),
 )
 
 SOURCES: dict[str, str] = {

@@ -36,18 +36,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(log_name: str, timeout_s: float = 60, args: tuple[str, ...] = ()) -> Iterator[SimpleNamespace]:
+def running_app(log_name: str, timeout_s: float = 60, args: tuple[str, ...] = (),
+                script: Path = ROOT / "app.py") -> Iterator[SimpleNamespace]:
     """Start the app headless (file watcher off: no reloads while it runs) and yield its ``url`` and ``pid``;
     its log goes to ``artifacts/<log_name>``. ``args``: the app's own arguments (after ``--``), e.g.
-    ``("--model-code", "net.py:build")``."""
+    ``("--model-code", "net.py:build")``; ``script``: another Streamlit script, run from its own folder."""
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     with open(ARTIFACTS / log_name, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+            [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
              "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none", "--server.runOnSave", "false", *(("--", *args) if args else ())],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            cwd=script.parent, stdout=log, stderr=subprocess.STDOUT,
         )
         try:
             url = f"http://127.0.0.1:{port}"

@@ -4,15 +4,12 @@ pages, upload a file, see a script error. One server for the module (about 3 s t
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import textwrap
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from streamlit_server import free_port
+from streamlit_server import running_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
@@ -52,29 +49,8 @@ st.navigation([st.Page(home, title="Home", url_path="home", default=True),
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny_app")
     (folder / "app.py").write_text(textwrap.dedent(APP))
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                if time.time() > deadline or process.poll() is not None:
-                    raise RuntimeError("the tiny Streamlit app did not start") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with running_app("st-client-test.log", script=folder / "app.py") as app:
+        yield app.url
 
 
 def test_text_sliders_pages_upload_and_errors(server):
