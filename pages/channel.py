@@ -30,7 +30,7 @@ show.chart(views.descriptors, tr, key="descriptors")
 
 st.header(t("pch.h3"))
 st.markdown(t("pch.t3", C=C, hidden=hidden))
-left, right = st.columns([1, 2])
+left, right = show.columns("mlp", [1, 2])
 with left:
     show.chart(views.mlp_hidden, tr, key="mlp_hidden", download=False)
 with right:

@@ -26,7 +26,7 @@ c1, c2, c3 = st.columns(3)
 c1.metric("‖F' − F‖ / ‖F‖", f"{explore.relative_change(tr.x, tr.x_channel):.1%}", help=t("pfull.help_c"))
 c2.metric("‖F'' − F'‖ / ‖F'‖", f"{explore.relative_change(tr.x_channel, tr.out):.1%}", help=t("pfull.help_s"))
 c3.metric("‖F'' − F‖ / ‖F‖", f"{explore.relative_change(tr.x, tr.out):.1%}", help=t("pfull.help_all"))
-left, right = st.columns([1, 2])
+left, right = show.columns("changes", [1, 2])
 with left:
     show.chart(views.step_changes, tr, key="step_changes")
 with right:

@@ -45,7 +45,7 @@ def picked() -> None:
         lab().position = (int(points[0]["y"]), int(points[0]["x"]))
 
 
-left, right = st.columns(2)
+left, right = show.columns("mask", 2)
 with left:
     show.chart(views.conv_output, tr, key="spatial_logits", download=False)
 with right:

@@ -238,6 +238,29 @@ def test_hovering_mc_shows_a_channel_and_its_weight_and_a_click_follows_that_cha
     page.close()
 
 
+KEPT_CHARTS = ["most_and_least", "descriptors", "mlp", "channel_weights", "before_after"]  # specs that do not depend on r
+
+
+def test_a_slider_move_hands_each_chart_its_new_data_instead_of_building_it_again(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    page.goto(f"{server}/channel?r=16")
+    wait_until_idle(page)
+    canvases = {key: page.locator(f".st-key-view-{key} canvas") for key in KEPT_CHARTS}
+    for key, canvas in canvases.items():
+        canvas.evaluate("(c, key) => { c.dataset.before = key; }", key)
+    mc_before = canvases["channel_weights"].evaluate("c => c.toDataURL()")
+    slider = page.locator("[data-testid=stSidebar] [data-testid=stSlider] input[type=range]").first
+    slider.focus()
+    slider.press("ArrowLeft")  # r 16 → 8
+    wait_until_idle(page)
+    assert "8" in page.locator("[data-testid=stMetric]").nth(1).inner_text()
+    for key, canvas in canvases.items():  # the same canvas element: the Vega view was kept, only its data changed
+        assert canvas.get_attribute("data-before") == key, f"the chart {key!r} was built again"
+    assert canvases["channel_weights"].evaluate("c => c.toDataURL()") != mc_before  # and it drew the new Mc
+    assert not page_problems(page)
+    page.close()
+
+
 def test_hovering_ms_shows_a_position_and_its_value_and_a_click_moves_the_window_there(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1200})
     page.goto(f"{server}/spatial")

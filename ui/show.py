@@ -1,5 +1,12 @@
 """Placing views on a page: charts drawn by the browser, pictures as images, PNGs drawn on request.
 
+Each chart sits in a container with a key (``view.<key>``), and a row of charts in one too
+(``columns``). Streamlit's browser side keys an element without an id by its place among its
+siblings. Measured in Chromium: after a slider move, every chart without an id was thrown away
+and built again (a new canvas: the spec parsed, compiled and drawn), while the one chart with an
+id (a click selection) kept its Vega view and was only handed its new data. A keyed container has
+an id, so every chart in one now keeps its view (tests/test_browser.py checks the canvases).
+
 A view that cannot be drawn (``cbam.views.ViewError``: NaN, infinity, nothing to show) becomes an
 ``st.error`` in its place, and the rest of the page goes on.
 """
@@ -35,14 +42,19 @@ def chart(view: Chart | Callable[..., Chart] | None, *args, key: str, download: 
     if view is None:
         return
     spec = view.streamlit_spec()
-    fixed = "width" in spec or "facet" in spec
-    if view.select and on_select is not None:
-        st.vega_lite_chart(spec, key=key, on_select=on_select, selection_mode=view.select,
-                           width="content" if fixed else "stretch")
-    else:
-        st.vega_lite_chart(spec, key=key, width="content" if fixed else "stretch")
-    if download and view.png is not None:
-        png_download(view.png, key)
+    width = "content" if "width" in spec or "facet" in spec else "stretch"
+    with st.container(key=f"view.{key}"):
+        if view.select and on_select is not None:
+            st.vega_lite_chart(spec, key=key, on_select=on_select, selection_mode=view.select, width=width)
+        else:
+            st.vega_lite_chart(spec, key=key, width=width)
+        if download and view.png is not None:
+            png_download(view.png, key)
+
+
+def columns(key: str, spec: int | list[int]) -> list:
+    """``st.columns(spec)`` in a keyed container: the charts in them keep their views across reruns."""
+    return st.container(key=f"row.{key}").columns(spec)
 
 
 def selection(key: str, name: str) -> list[dict]:
