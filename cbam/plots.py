@@ -678,12 +678,18 @@ def spatial_pools(
     for ax, data, panel_title in zip(
         axes,
         (avg_map, max_map),
-        (t("plot.pools.avg"), t("plot.pools.max")),
+        (t("plot.pools.avg", symbol=_pooled_symbol("avg")), t("plot.pools.max", symbol=_pooled_symbol("max"))),
     ):
         image = _show_map(ax, data, cmap=FEATURE_CMAP, norm=_data_norm(data))
         _style(ax, title=panel_title, xlabel=t("plot.x_feature"), ylabel=t("plot.y_feature"))
         _colorbar(fig, image, ax, t("plot.value"), data=(data,), length=bar_length)
     return fig
+
+
+def _pooled_symbol(pool: str) -> str:
+    """F^s_avg or F^s_max: as mathtext in English; as plain text in other languages, whose glyphs
+    mathtext's fonts do not have (it does not fall back to another font)."""
+    return f"$F^s_{{{pool}}}$" if i18n.language() == i18n.DEFAULT else f"F^s_{pool}"
 
 
 def _two_maps(title: str, shape: tuple[int, int]) -> tuple[Figure, list, float]:
