@@ -160,3 +160,15 @@ def test_a_key_missing_from_one_catalogue_fails_the_catalogue_test(monkeypatch):
     monkeypatch.setattr(i18n, "catalogue", {"en": en, "zh": zh}.get)
     with pytest.raises(AssertionError, match="keys only in zh.json"):
         test_both_catalogues_have_the_same_keys()
+
+
+def test_the_library_errors_a_user_reads_follow_the_language():
+    from cbam import checkpoints, images
+
+    with i18n.use("zh"), pytest.raises(checkpoints.CheckpointError) as weights:
+        checkpoints.load(b"<html>not weights</html>")
+    with i18n.use("zh"), pytest.raises(images.ImageError) as image:
+        images.load_image(b"")
+    for error in (weights.value, image.value):
+        assert re.search(r"[\u4e00-\u9fff]", str(error)), str(error)
+        assert english_words(str(error)) <= {"pickle"}, str(error)  # the format's name
