@@ -13,6 +13,11 @@ ENV PYTHONUNBUFFERED=1 \
 # CPU wheels of PyTorch keep the image small; set TORCH_INDEX to "" for the default (CUDA) build.
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 
+# A font with CJK glyphs for the figures in Chinese (cbam/fonts.py).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-noto-cjk \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN useradd --create-home --uid 1000 lab && mkdir -p /data/torch && chown lab /data/torch
 WORKDIR /home/lab/app
 

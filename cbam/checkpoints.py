@@ -38,6 +38,8 @@ from typing import BinaryIO
 import torch
 from torch import nn
 
+from .i18n import t
+
 __all__ = [
     "CheckpointError",
     "DEFAULT_MAX_BYTES",
@@ -73,9 +75,7 @@ def _megabytes(n_bytes: int) -> str:
 
 
 def _too_large(size: int, max_bytes: int) -> CheckpointError:
-    return CheckpointError(
-        f"the checkpoint is too large: {_megabytes(size)}, over the limit of {_megabytes(max_bytes)}"
-    )
+    return CheckpointError(t("ckpt.too_large", size=_megabytes(size), limit=_megabytes(max_bytes)))
 
 
 def _read_limited(source: Source, max_bytes: int) -> tuple[str | Path, io.BytesIO | Path]:
@@ -90,11 +90,11 @@ def _read_limited(source: Source, max_bytes: int) -> tuple[str | Path, io.BytesI
         try:
             stat = path.stat()
         except FileNotFoundError:
-            raise CheckpointError(f"no such file: {path}") from None
+            raise CheckpointError(t("ckpt.no_file", path=path)) from None
         except OSError as error:
-            raise CheckpointError(f"cannot read {path}: {error.strerror or error}") from None
+            raise CheckpointError(t("ckpt.cannot_read", name=path, error=error.strerror or error)) from None
         if path.is_dir():
-            raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+            raise CheckpointError(t("ckpt.folder", path=path))
         if stat.st_size > max_bytes:
             raise _too_large(stat.st_size, max_bytes)
         return str(path), path
@@ -102,9 +102,9 @@ def _read_limited(source: Source, max_bytes: int) -> tuple[str | Path, io.BytesI
         size = memoryview(source).nbytes
         if size > max_bytes:
             raise _too_large(size, max_bytes)
-        return "the uploaded bytes", io.BytesIO(bytes(source))
+        return t("ckpt.uploaded_bytes"), io.BytesIO(bytes(source))
     if hasattr(source, "read"):
-        name = str(getattr(source, "name", "the uploaded file"))
+        name = str(getattr(source, "name", t("ckpt.uploaded_file")))
         try:
             seekable = getattr(source, "seekable", None)
             if seekable is not None and seekable():
@@ -117,11 +117,11 @@ def _read_limited(source: Source, max_bytes: int) -> tuple[str | Path, io.BytesI
         except CheckpointError:
             raise
         except (OSError, ValueError) as error:
-            raise CheckpointError(f"cannot read {name}: {error}") from None
+            raise CheckpointError(t("ckpt.cannot_read", name=name, error=error)) from None
         if not isinstance(data, (bytes, bytearray)):
             raise CheckpointError(f"{name} is not opened in binary mode (read() gave {type(data).__name__})")
         if len(data) > max_bytes:
-            raise CheckpointError(f"the checkpoint is too large: over the limit of {_megabytes(max_bytes)}")
+            raise CheckpointError(t("ckpt.over_limit", limit=_megabytes(max_bytes)))
         return name, io.BytesIO(data)
     raise CheckpointError(
         f"cannot load a checkpoint from a {type(source).__name__}: give a path, bytes or a binary file object"
@@ -146,7 +146,7 @@ def _listed(items: list[str], limit: int = MAX_LISTED) -> str:
     """``a, b, c`` or ``a, b, c ... and 7 more``."""
     shown = ", ".join(items[:limit])
     if len(items) > limit:
-        shown += f" ... and {len(items) - limit} more"
+        shown = t("ckpt.and_more", shown=shown, more=len(items) - limit)
     return shown
 
 
@@ -174,51 +174,46 @@ def load(source: Source, *, max_bytes: int = DEFAULT_MAX_BYTES) -> dict:
         loaded = torch.load(readable, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         text = str(error)
-        garbage = re.search(r"Unsupported operand \d+", text)
+        garbage = re.search(r"Unsupported operand (\d+)", text)
         if garbage:  # bytes that are not pickle opcodes: random data, an HTML page, another format
-            raise CheckpointError(f"{name} is not a readable PyTorch checkpoint (not a pickle: {garbage[0]})") from None
+            raise CheckpointError(t("ckpt.not_pickle", name=name, operand=garbage[1])) from None
         wanted = re.search(r"GLOBAL ([\w.]+)", text)  # the object it asked for, e.g. posix.system
-        raise CheckpointError(
-            f"refused to load {name}: it holds Python objects other than tensors"
-            + (f" (it asks for {wanted[1]})" if wanted else "")
-            + ", which could run code when unpickled; only plain weights are accepted"
-        ) from None
+        asks = t("ckpt.asks", name=wanted[1]) if wanted else ""
+        raise CheckpointError(t("ckpt.unsafe", name=name, asks=asks)) from None
     except Exception as error:  # noqa: BLE001 - any failure to parse means the same thing to the user
         raise CheckpointError(
-            f"{name} is not a readable PyTorch checkpoint (truncated, corrupt or another format): "
-            f"{type(error).__name__}: {_first_line(error)}"
-        ) from None
+            t("ckpt.unreadable", name=name, error=f"{type(error).__name__}: {_first_line(error)}")) from None
 
     if _is_state_dict(loaded):
         return loaded
     if isinstance(loaded, Mapping) and _is_state_dict(loaded.get(CONTAINER_KEY)):
         return loaded
-    raise CheckpointError(f"{name} is not a state dict (a dict of tensors): {_describe_loaded(loaded)}")
+    raise CheckpointError(t("ckpt.not_state_dict", name=name, why=_describe_loaded(loaded)))
 
 
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
-    return text.splitlines()[0] if text else "no details"
+    return text.splitlines()[0] if text else t("ckpt.no_details")
 
 
 def _describe_loaded(obj: object) -> str:
     if isinstance(obj, torch.Tensor):
-        return f"it holds a single tensor of shape {tuple(obj.shape)}"
+        return t("ckpt.single_tensor", shape=tuple(obj.shape))
     if not isinstance(obj, Mapping):
-        return f"it holds a {type(obj).__name__}"
+        return t("ckpt.holds", kind=type(obj).__name__)
     if not obj:
-        return "it holds an empty dict"
+        return t("ckpt.empty_dict")
     if CONTAINER_KEY in obj:
         inner = obj[CONTAINER_KEY]
         if not isinstance(inner, Mapping):
-            return f"its {CONTAINER_KEY!r} entry is a {type(inner).__name__}, not a dict"
+            return t("ckpt.entry_kind", key=repr(CONTAINER_KEY), kind=type(inner).__name__)
         if not inner:
-            return f"its {CONTAINER_KEY!r} entry is empty"
-        return f"these entries of its {CONTAINER_KEY!r} are not tensors: {_describe_non_tensors(inner)}"
+            return t("ckpt.entry_empty", key=repr(CONTAINER_KEY))
+        return t("ckpt.entry_not_tensors", key=repr(CONTAINER_KEY), items=_describe_non_tensors(inner))
     non_string = [repr(k) for k in obj if not isinstance(k, str)]
     if non_string:
-        return f"these keys are not strings: {_listed(non_string)}"
-    return f"these entries are not tensors: {_describe_non_tensors(obj)}"
+        return t("ckpt.keys_not_strings", items=_listed(non_string))
+    return t("ckpt.not_tensors", items=_describe_non_tensors(obj))
 
 
 def extract_state_dict(checkpoint: Mapping) -> dict[str, torch.Tensor]:
@@ -231,7 +226,7 @@ def extract_state_dict(checkpoint: Mapping) -> dict[str, torch.Tensor]:
         return dict(checkpoint)
     if isinstance(checkpoint, Mapping) and _is_state_dict(checkpoint.get(CONTAINER_KEY)):
         return dict(checkpoint[CONTAINER_KEY])
-    raise CheckpointError(f"not a state dict (a dict of tensors): {_describe_loaded(checkpoint)}")
+    raise CheckpointError(t("ckpt.not_a_state_dict", why=_describe_loaded(checkpoint)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,18 +235,16 @@ def extract_state_dict(checkpoint: Mapping) -> dict[str, torch.Tensor]:
 
 
 def _mismatch_message(missing: list[str], unexpected: list[str], wrong_shapes: list[tuple[str, tuple, tuple]]) -> str:
-    parts = ["the checkpoint does not fit the model:"]
+    parts = [t("ckpt.mismatch")]
     if missing:
-        parts.append(f"- {len(missing)} missing key(s) (in the model, not in the checkpoint): {_listed(missing)}")
+        parts.append(t("ckpt.missing", n=len(missing), items=_listed(missing)))
     if unexpected:
-        parts.append(
-            f"- {len(unexpected)} unexpected key(s) (in the checkpoint, not in the model): {_listed(unexpected)}"
-        )
+        parts.append(t("ckpt.unexpected", n=len(unexpected), items=_listed(unexpected)))
     if wrong_shapes:
-        described = [f"{key} (model {list(want)}, checkpoint {list(got)})" for key, want, got in wrong_shapes]
-        parts.append(f"- {len(wrong_shapes)} key(s) with the wrong shape: {_listed(described)}")
+        described = [t("ckpt.wrong_shape", key=key, want=list(want), got=list(got)) for key, want, got in wrong_shapes]
+        parts.append(t("ckpt.wrong_shapes", n=len(wrong_shapes), items=_listed(described)))
     if unexpected and all(k.startswith("module.") for k in unexpected):
-        parts.append("hint: the keys start with 'module.' (saved from nn.DataParallel); strip that prefix")
+        parts.append(t("ckpt.module_hint"))
     return "\n".join(parts)
 
 
@@ -263,7 +256,7 @@ def load_into(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> nn.Mo
     checkpoint's shape), each list cut to ``MAX_LISTED`` entries with a count of the rest.
     """
     if not _is_state_dict(state_dict):
-        raise CheckpointError(f"not a state dict (a dict of tensors): {_describe_loaded(state_dict)}")
+        raise CheckpointError(t("ckpt.not_a_state_dict", why=_describe_loaded(state_dict)))
     expected = model.state_dict()
     missing = [key for key in expected if key not in state_dict]
     unexpected = [key for key in state_dict if key not in expected]
@@ -277,5 +270,5 @@ def load_into(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> nn.Mo
     try:
         model.load_state_dict(state_dict, strict=True)
     except RuntimeError as error:  # e.g. a dtype that cannot be copied
-        raise CheckpointError(f"the checkpoint does not fit the model: {_first_line(error)}") from None
+        raise CheckpointError(t("ckpt.does_not_fit", error=_first_line(error))) from None
     return model

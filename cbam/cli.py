@@ -8,6 +8,8 @@
     python -m cbam inspect IMAGE --out DIR --model-code FILE.py:FUNCTION [--weights PATH] [--input-size N]
                                           [--mean R G B --std R G B]
 
+``--lang zh`` (before or after the command) writes the figures and the messages for people in Chinese.
+
 Each subcommand is one ``Command``: a name, a one-line help, a function that adds its arguments to
 its sub-parser, and a function that runs it and returns the exit status. To add a subcommand
 (say ``inspect``), write those two functions and append a ``Command`` to ``COMMANDS``.
@@ -22,6 +24,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from . import i18n
 
 __all__ = ["Command", "COMMANDS", "build_parser", "main"]
 
@@ -395,14 +399,25 @@ COMMANDS: list[Command] = [
 ]
 
 
+def _language_option(default: str | None) -> argparse.ArgumentParser:
+    """The ``--lang`` option, for the main parser (with the default) and every sub-parser (without one,
+    so that ``--lang`` given before the command is kept)."""
+    option = argparse.ArgumentParser(add_help=False)
+    option.add_argument("--lang", default=default if default is not None else argparse.SUPPRESS, metavar="LANG",
+                        help=f"language of the figures and messages: {' or '.join(i18n.LANGUAGES)} (default en)")
+    return option
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m cbam",
         description="CBAM Lab: inspect an image with CBAM, and train, evaluate and list the networks of the zoo.",
+        parents=[_language_option(i18n.DEFAULT)],
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
-        sub = subparsers.add_parser(command.name, help=command.help, description=command.description or command.help)
+        sub = subparsers.add_parser(command.name, help=command.help, description=command.description or command.help,
+                                    parents=[_language_option(None)])
         command.add_arguments(sub)
         sub.set_defaults(run=command.run)
     return parser
@@ -410,7 +425,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    if args.lang not in i18n.LANGUAGES:
+        print(f"error: --lang takes {' or '.join(i18n.LANGUAGES)}, got {args.lang!r}", file=sys.stderr)
+        return 2
+    with i18n.use(args.lang):
+        return args.run(args)
 
 
 if __name__ == "__main__":

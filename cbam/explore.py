@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import i18n
 from .modules import ARRANGEMENTS, CBAM, _check_finite, hidden_width
 from .trace import CBAMTrace, trace, trace_all
 
@@ -165,12 +166,18 @@ class BlockChoice:
     trained_mlp: bool  # the MLP is the network's own (False: freshly initialised for this r)
     trained_conv: bool  # the spatial convolution is the network's own (False: fresh for this k)
     seed: int = 0
-    notes: list[str] = field(default_factory=list)
+    reasons: list[tuple[str, dict]] = field(default_factory=list)  # each note's catalogue key and values
     variant: str | None = None  # set by the app when a trained variant network is shown instead
 
     @property
     def is_original(self) -> bool:
         return self.trained_mlp and self.trained_conv
+
+    @property
+    def notes(self) -> list[str]:
+        """What was freshly initialised, in words of the current language (the app caches a choice for
+        every session, whatever its language)."""
+        return [i18n.t(key, **values) for key, values in self.reasons]
 
 
 def block_with(
@@ -198,25 +205,20 @@ def block_with(
         torch.manual_seed(seed)
         fresh = CBAM(**{**config, "reduction_ratio": r, "kernel_size": k})
     fresh.to(next(block.parameters()).device).train(block.training)
-    notes = []
+    reasons = []
     if same_mlp:
         fresh.channel_attention.load_state_dict(block.channel_attention.state_dict())
     else:
-        notes.append(
-            f"r = {r} gives a hidden layer of {fresh.channel_attention.hidden_channels} units instead of "
-            f"{block.channel_attention.hidden_channels}: the shared MLP is freshly initialised (seed {seed}), not learned."
-        )
+        reasons.append(("explore.note.ratio", {"r": r, "hidden": fresh.channel_attention.hidden_channels,
+                                               "own": block.channel_attention.hidden_channels, "seed": seed}))
     if block.spatial_attention is not None:
         if same_conv:
             fresh.spatial_attention.load_state_dict(block.spatial_attention.state_dict())
         else:
             if fresh.spatial_attention.bn is not None:  # keep the trained normalisation
                 fresh.spatial_attention.bn.load_state_dict(block.spatial_attention.bn.state_dict())
-            notes.append(
-                f"k = {k} differs from the block's {block.spatial_attention.kernel_size}: the {k}×{k} convolution "
-                f"is freshly initialised (seed {seed}), not learned."
-            )
-    return BlockChoice(fresh, block_is_trained and same_mlp, block_is_trained and same_conv, seed, notes)
+            reasons.append(("explore.note.kernel", {"k": k, "own": block.spatial_attention.kernel_size, "seed": seed}))
+    return BlockChoice(fresh, block_is_trained and same_mlp, block_is_trained and same_conv, seed, reasons)
 
 
 @dataclass

@@ -58,6 +58,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .i18n import t
+
 __all__ = [
     "ImageError",
     "load_image",
@@ -126,7 +128,7 @@ def load_image(
     background = _check_colour(background)
     data = _read_source(source, max_bytes)
     if not data:
-        raise ImageError("The file is empty (0 bytes), so there is no image in it.")
+        raise ImageError(t("image.empty"))
 
     with warnings.catch_warnings():
         # Pillow warns, rather than fails, for images between MAX_IMAGE_PIXELS and twice that.
@@ -148,15 +150,12 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     except UnidentifiedImageError:
         kind = _looks_like(data)
         if kind is not None:
-            raise ImageError(f"This file is not an image Pillow can read (it looks like {kind}).") from None
-        raise ImageError(
-            f"This file is not an image CBAM Lab can read: it is not a {_FORMAT_NAMES_FOR_PEOPLE} file, "
-            "or its header is damaged."
-        ) from None
+            raise ImageError(t("image.looks_like", kind=t(kind))) from None
+        raise ImageError(t("image.unknown", formats=_FORMAT_NAMES_FOR_PEOPLE)) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageError(_pillow_bomb_message(str(error), max_pixels)) from None
     except Exception as error:  # a malformed header can raise almost anything
-        raise ImageError(f"This file's image header is damaged, so it cannot be read ({_short(error)}).") from None
+        raise ImageError(t("image.header", error=_short(error))) from None
 
 
 def _decode_pixels(image: Image.Image, max_pixels: int) -> None:
@@ -166,12 +165,9 @@ def _decode_pixels(image: Image.Image, max_pixels: int) -> None:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageError(_pillow_bomb_message(str(error), max_pixels)) from None
     except MemoryError:
-        raise ImageError("The image is too large to decode in the memory available.") from None
+        raise ImageError(t("image.memory")) from None
     except Exception as error:  # decoders raise OSError, SyntaxError, struct.error, ...
-        raise ImageError(
-            f"The file looks like a {image.format or 'known'} image but could not be decoded: "
-            f"it is probably truncated or damaged ({_short(error)})."
-        ) from None
+        raise ImageError(t("image.truncated", format=image.format or t("image.known_format"), error=_short(error))) from None
 
 
 def _check_size(size: tuple[int, int], max_pixels: int, min_side: int, max_aspect_ratio: float) -> None:
@@ -179,20 +175,12 @@ def _check_size(size: tuple[int, int], max_pixels: int, min_side: int, max_aspec
     pixels = width * height
     if pixels > max_pixels:
         declared, limit = _megapixel_pair(pixels, max_pixels)
-        raise ImageError(
-            f"The image is {width}×{height} = {declared} megapixels; the limit is {limit} megapixels. "
-            "Make it smaller and try again."
-        )
+        raise ImageError(t("image.too_many_pixels", width=width, height=height, declared=declared, limit=limit))
     if min(width, height) < min_side:
-        raise ImageError(
-            f"The image is {width}×{height} pixels, too small: each side must be at least {min_side} pixels."
-        )
+        raise ImageError(t("image.too_small", width=width, height=height, min_side=min_side))
     ratio = max(width, height) / min(width, height)
     if ratio > max_aspect_ratio:
-        raise ImageError(
-            f"The image is {width}×{height} pixels, {ratio:.0f} times longer one way than the other; "
-            f"the limit is {max_aspect_ratio:g} to 1, because the model only sees the square in its centre."
-        )
+        raise ImageError(t("image.too_long", width=width, height=height, ratio=ratio, limit=max_aspect_ratio))
 
 
 def _apply_exif_orientation(image: Image.Image) -> Image.Image:
@@ -219,7 +207,7 @@ def _to_rgb(image: Image.Image, background: tuple[int, int, int]) -> Image.Image
             return _composite(image.convert("RGBA"), background)
         return image if mode == "RGB" else image.convert("RGB")
     except Exception as error:  # e.g. LAB has no conversion to RGB in Pillow
-        raise ImageError(f"The image's colour mode {mode} cannot be converted to RGB ({_short(error)}).") from None
+        raise ImageError(t("image.colour_mode", mode=mode, error=_short(error))) from None
 
 
 def _composite(rgba: Image.Image, background: tuple[int, int, int]) -> Image.Image:
@@ -233,7 +221,7 @@ def _scale_to_rgb(image: Image.Image) -> Image.Image:
     values = np.asarray(image).astype(np.float64)
     finite = np.isfinite(values)
     if not finite.any():
-        raise ImageError("The image holds no usable numbers: every pixel is NaN or infinite.")
+        raise ImageError(t("image.no_numbers"))
     low = values[finite].min()
     high = values[finite].max()
     if high > low:
@@ -269,18 +257,18 @@ def _read_source(source: ImageSource, max_bytes: int) -> bytes:
 def _read_path(path: Path, max_bytes: int) -> bytes:
     try:
         if path.is_dir():
-            raise ImageError(f"{path} is a folder, not an image file.")
+            raise ImageError(t("image.folder", path=path))
         size = path.stat().st_size
         if size > max_bytes:
             raise ImageError(_too_many_bytes_message(size, max_bytes))
         with path.open("rb") as file:
             return file.read(max_bytes + 1)
     except FileNotFoundError:
-        raise ImageError(f"There is no file at {path}.") from None
+        raise ImageError(t("image.no_file", path=path)) from None
     except PermissionError:
-        raise ImageError(f"The file {path} cannot be opened: permission denied.") from None
+        raise ImageError(t("image.permission", path=path)) from None
     except OSError as error:
-        raise ImageError(f"The file {path} cannot be read ({_short(error)}).") from None
+        raise ImageError(t("image.unreadable", path=path, error=_short(error))) from None
 
 
 def _read_file_object(file: BinaryIO, max_bytes: int) -> bytes:
@@ -290,7 +278,7 @@ def _read_file_object(file: BinaryIO, max_bytes: int) -> bytes:
         else:
             data = file.read(max_bytes + 1)
     except OSError as error:
-        raise ImageError(f"The uploaded file cannot be read ({_short(error)}).") from None
+        raise ImageError(t("image.upload_unreadable", error=_short(error))) from None
     if isinstance(data, str):
         raise TypeError("load_image needs a file opened in binary mode ('rb'), not text mode")
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -303,25 +291,26 @@ def _read_file_object(file: BinaryIO, max_bytes: int) -> bytes:
 # --------------------------------------------------------------------------------------------
 
 _MAGIC_PREFIXES = (
-    (b"PK\x03\x04", "a ZIP archive, the container Word, Excel and PowerPoint files use too"),
-    (b"PK\x05\x06", "an empty ZIP archive"),
-    (b"%PDF", "a PDF document"),
-    (b"\x1f\x8b", "a gzip-compressed file"),
-    (b"Rar!", "a RAR archive"),
-    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-    (b"8BPS", "a Photoshop (PSD) file"),
+    (b"PK\x03\x04", "image.kind.zip"),
+    (b"PK\x05\x06", "image.kind.empty_zip"),
+    (b"%PDF", "image.kind.pdf"),
+    (b"\x1f\x8b", "image.kind.gzip"),
+    (b"Rar!", "image.kind.rar"),
+    (b"7z\xbc\xaf\x27\x1c", "image.kind.7z"),
+    (b"8BPS", "image.kind.psd"),
 )
 _ISO_MEDIA_BRANDS = (
     (
         (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"),
-        "a HEIC/HEIF photo, which needs exporting as JPEG first",
+        "image.kind.heic",
     ),
-    ((b"avif", b"avis"), "an AVIF image, which needs converting to PNG or JPEG first"),
+    ((b"avif", b"avis"), "image.kind.avif"),
 )
 
 
 def _looks_like(data: bytes) -> str | None:
-    """A short description of a file that is not a supported image, or None if unrecognised."""
+    """The catalogue key of a short description of a file that is not a supported image, or None if
+    unrecognised."""
     for prefix, kind in _MAGIC_PREFIXES:
         if data.startswith(prefix):
             return kind
@@ -330,20 +319,20 @@ def _looks_like(data: bytes) -> str | None:
         for brands, kind in _ISO_MEDIA_BRANDS:
             if brand in brands:
                 return kind
-        return "an MP4 or QuickTime video"
+        return "image.kind.video"
     head = data[:4096]
     for bom in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
         if head.startswith(bom):
             head = head[len(bom) :]
     text = head.lstrip().lower()
     if b"<svg" in text:
-        return "an SVG drawing, which is vector graphics, not pixels"
+        return "image.kind.svg"
     if text.startswith(b"<!doctype html") or re.search(rb"<(html|head|body)[\s>]", text):
-        return "HTML, a web page"
+        return "image.kind.html"
     if text.startswith(b"<?xml"):
-        return "an XML document"
+        return "image.kind.xml"
     if _is_text(head):
-        return "plain text"
+        return "image.kind.text"
     return None
 
 
@@ -378,27 +367,21 @@ def _pillow_bomb_message(pillow_message: str, max_pixels: int) -> str:
     limit = max_pixels if Image.MAX_IMAGE_PIXELS is None else min(max_pixels, Image.MAX_IMAGE_PIXELS)
     match = re.search(r"\((\d+) pixels\)", pillow_message)
     if match is None:
-        return (
-            f"The image declares more than the limit of {limit / 1e6:g} megapixels; "
-            "it may be a decompression bomb (a small file that expands to a huge image)."
-        )
+        return t("image.bomb", limit=limit / 1e6)
     declared_text, limit_text = _megapixel_pair(int(match.group(1)), limit)
-    return (
-        f"The image declares {declared_text} megapixels; the limit is {limit_text} megapixels. "
-        "Make it smaller and try again."
-    )
+    return t("image.declares", declared=declared_text, limit=limit_text)
 
 
 def _too_many_bytes_message(size: int, max_bytes: int) -> str:
     shown_size, shown_limit = _format_bytes(size), _format_bytes(max_bytes)
     if shown_size == shown_limit:  # rounding hid the difference: give exact counts
-        shown_size, shown_limit = f"{size:,} bytes", f"{max_bytes:,} bytes"
-    return f"The file is {shown_size}; the limit is {shown_limit}."
+        shown_size, shown_limit = t("image.bytes", count=f"{size:,}"), t("image.bytes", count=f"{max_bytes:,}")
+    return t("image.too_many_bytes", size=shown_size, limit=shown_limit)
 
 
 def _format_bytes(count: int) -> str:
     if count < 1024:
-        return f"{count} bytes"
+        return t("image.bytes", count=count)
     if count < 1024 * 1024:
         return f"{count / 1024:.1f} KiB"
     return f"{count / (1024 * 1024):.1f} MiB"

@@ -19,6 +19,7 @@ Feature maps may come with a leading batch dimension of size 1, as they do in a 
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +37,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Patch, Rectangle
 from matplotlib.path import Path
 from matplotlib.ticker import FuncFormatter, MaxNLocator, ScalarFormatter
+
+from . import fonts, i18n
+from .i18n import t
 
 __all__ = [
     "feature_grid",
@@ -211,6 +215,18 @@ def _relative_change(after: np.ndarray, before: np.ndarray) -> float:
 # --------------------------------------------------------------------------------------------
 
 
+def _in_language_fonts(builder: Callable[..., Figure]) -> Callable[..., Figure]:
+    """``builder`` with its texts in fonts that have the current language's glyphs (``cbam.fonts``):
+    a text takes its font when it is made, so the whole figure is built in those settings."""
+
+    @functools.wraps(builder)
+    def build(*args: Any, **kwargs: Any) -> Figure:
+        with matplotlib.rc_context(fonts.font_settings()):
+            return builder(*args, **kwargs)
+
+    return build
+
+
 def _figure(width: float, height: float, title: str, *, maps: bool = False) -> Figure:
     """A new figure with constrained layout and a title; pyplot never sees it.
 
@@ -270,7 +286,7 @@ def _colorbar(fig: Figure, mappable, ax, label: str, *, data: tuple[np.ndarray, 
         label = f"{label} (×1e{power})"
     if data:
         values = _finite_values(*data) / 10**power
-        label += f" [{values.min():.3g}, {values.max():.3g}]" if values.size else " [no finite values]"
+        label += f" [{values.min():.3g}, {values.max():.3g}]" if values.size else f" [{t('plot.no_finite')}]"
     # one line along the bar where it fits (about 0.09 in per character at 11 pt), else two
     if len(label) * 0.09 > length + 0.3 and " " in label:
         middle = len(label) // 2
@@ -364,9 +380,9 @@ def _series_plot(ax, series: list[tuple[np.ndarray, str, Any]]) -> None:
                 color=color,
                 alpha=0.25,
                 linewidth=0,
-                label="min..max in each bin" if position == 0 else None,
+                label=t("plot.bin_band") if position == 0 else None,
             )
-            ax.plot(centres, means, color=color, linewidth=1.5, label=f"{label} (mean of each {bin_size} channels)")
+            ax.plot(centres, means, color=color, linewidth=1.5, label=t("plot.bin_mean", label=label, size=bin_size))
     ax.set_xlim(-0.6, length - 0.4)
     _integer_ticks(ax, y=False)
     ax.yaxis.set_major_formatter(_short_numbers())
@@ -397,6 +413,12 @@ def _binned(values: np.ndarray, bin_size: int) -> tuple[np.ndarray, ...]:
     return starts + (counts - 1) / 2, np.nanmean(bins, axis=1), np.nanmin(bins, axis=1), np.nanmax(bins, axis=1)
 
 
+def _term(kind: str, name: str) -> str:
+    """A name of the catalogue's ``kind`` (a metric, an ablation axis or value) in the current language;
+    a name it does not know as it is, with "_" as a space."""
+    return i18n.catalogue(i18n.language()).get(f"{kind}.{name}", name.replace("_", " "))
+
+
 def _legend(ax, **kwargs) -> None:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=TICK_SIZE, **kwargs)
@@ -407,12 +429,13 @@ def _legend(ax, **kwargs) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+@_in_language_fonts
 def feature_grid(
     features: ArrayLike,
     channels: Sequence[int],
     *,
     weights: ArrayLike | None = None,
-    title: str = "Feature maps F",
+    title: str | None = None,
     ncols: int = 8,
     cmap: str | Colormap = FEATURE_CMAP,
 ) -> Figure:
@@ -430,8 +453,9 @@ def feature_grid(
     channel_weights_ = None if weights is None else _vector(weights, "weights")
     if channel_weights_ is not None and channel_weights_.shape[0] != num_channels:
         raise ValueError(f"weights has {channel_weights_.shape[0]} entries but features has {num_channels} channels")
+    title = title or t("plot.grid.title")
     if not chosen:
-        return _message_figure(title, "No channels selected.")
+        return _message_figure(title, t("plot.no_channels"))
 
     nrows, ncols = _grid_shape(len(chosen), ncols)
     panel_width = min(2.4, 8.4 / ncols)
@@ -445,10 +469,10 @@ def feature_grid(
     for ax, channel in zip(axes, chosen):
         image = _show_map(ax, maps[channel], cmap=cmap, norm=norm, nbins=3 if panel_width < 1.5 else 5)
         weight_text = "" if channel_weights_ is None else f"\nMc={channel_weights_[channel]:.2f}"
-        _style(ax, title=f"ch {channel}{weight_text}")
-    fig.supxlabel("x (feature-map px)", fontsize=LABEL_SIZE)
-    fig.supylabel("y (feature-map px)", fontsize=LABEL_SIZE)
-    _colorbar(fig, image, axes, "activation", data=(maps[chosen],), length=nrows * row_height)
+        _style(ax, title=t("plot.channel", c=channel) + weight_text)
+    fig.supxlabel(t("plot.x_feature"), fontsize=LABEL_SIZE)
+    fig.supylabel(t("plot.y_feature"), fontsize=LABEL_SIZE)
+    _colorbar(fig, image, axes, t("plot.activation"), data=(maps[chosen],), length=nrows * row_height)
     return fig
 
 
@@ -457,23 +481,25 @@ def feature_grid(
 # --------------------------------------------------------------------------------------------
 
 
+@_in_language_fonts
 def pooled_descriptors(
     avg_pool: ArrayLike | None,
     max_pool: ArrayLike | None,
     *,
-    title: str = "Channel descriptors: AvgPool and MaxPool over space",
+    title: str | None = None,
 ) -> Figure:
     """F^c_avg and F^c_max, each channel squeezed to one number, side by side per channel.
 
     Both are (C,) (or (1, C)); either may be None when the block does not use that pooling.
     """
+    title = title or t("plot.desc.title")
     series = []
     if avg_pool is not None:
-        series.append((_vector(avg_pool, "avg_pool"), "AvgPool: mean over H×W", AVG_COLOR))
+        series.append((_vector(avg_pool, "avg_pool"), t("plot.desc.avg"), AVG_COLOR))
     if max_pool is not None:
-        series.append((_vector(max_pool, "max_pool"), "MaxPool: max over H×W", MAX_COLOR))
+        series.append((_vector(max_pool, "max_pool"), t("plot.desc.max"), MAX_COLOR))
     if not series:
-        return _message_figure(title, "Neither AvgPool nor MaxPool is used by this block.")
+        return _message_figure(title, t("plot.desc.none"))
     if len({len(values) for values, _, _ in series}) > 1:
         raise ValueError("avg_pool and max_pool must have the same length C")
 
@@ -481,27 +507,29 @@ def pooled_descriptors(
     ax = fig.add_subplot()
     _series_plot(ax, series)
     ax.axhline(0, color="0.3", linewidth=0.8)
-    _style(ax, xlabel="channel index", ylabel="value (one number per channel)")
+    _style(ax, xlabel=t("plot.channel_index"), ylabel=t("plot.desc.y"))
     _legend(ax)
     return fig
 
 
+@_in_language_fonts
 def mlp_branches(
     hidden_avg: ArrayLike | None,
     hidden_max: ArrayLike | None,
     mlp_avg: ArrayLike | None,
     mlp_max: ArrayLike | None,
     *,
-    title: str = "Shared MLP",
+    title: str | None = None,
 ) -> Figure:
     """The shared MLP on both descriptors: hidden activations ReLU(W0·) (C/r,) on the left, outputs
     W1 ReLU(W0·) (C,) on the right. Any argument may be None (that pooling is not used): its
     series is left out."""
+    title = title or t("plot.mlp.title")
     hidden = [
         (_vector(values, name), label, color)
         for values, name, label, color in (
-            (hidden_avg, "hidden_avg", "AvgPool branch", AVG_COLOR),
-            (hidden_max, "hidden_max", "MaxPool branch", MAX_COLOR),
+            (hidden_avg, "hidden_avg", t("plot.mlp.avg_branch"), AVG_COLOR),
+            (hidden_max, "hidden_max", t("plot.mlp.max_branch"), MAX_COLOR),
         )
         if values is not None
     ]
@@ -514,17 +542,17 @@ def mlp_branches(
         if values is not None
     ]
     if not hidden and not outputs:
-        return _message_figure(title, "No AvgPool or MaxPool branch was recorded for this block.")
+        return _message_figure(title, t("plot.mlp.none"))
 
     fig = _figure(10, 4.4, title)
     ax_hidden, ax_out = fig.subplots(1, 2, width_ratios=[1, 2.2])
     for ax, series, panel_title, xlabel, ylabel in (
-        (ax_hidden, hidden, "hidden layer ReLU(W0 ·)", "hidden unit (C/r of them)", "activation (≥ 0)"),
-        (ax_out, outputs, "output W1 ReLU(W0 ·)", "channel index", "output (logit contribution)"),
+        (ax_hidden, hidden, t("plot.mlp.hidden"), t("plot.mlp.hidden_x"), t("plot.mlp.hidden_y")),
+        (ax_out, outputs, t("plot.mlp.output"), t("plot.channel_index"), t("plot.mlp.output_y")),
     ):
         _style(ax, title=panel_title, xlabel=xlabel, ylabel=ylabel)
         if not series:
-            ax.text(0.5, 0.5, "not recorded", ha="center", va="center", fontsize=LABEL_SIZE, transform=ax.transAxes)
+            ax.text(0.5, 0.5, t("plot.mlp.not_recorded"), ha="center", va="center", fontsize=LABEL_SIZE, transform=ax.transAxes)
             continue
         if len({len(values) for values, _, _ in series}) > 1:
             raise ValueError(f"the two branches of '{panel_title}' must have the same length")
@@ -534,6 +562,7 @@ def mlp_branches(
     return fig
 
 
+@_in_language_fonts
 def channel_weights(
     logits: ArrayLike,
     weights: ArrayLike,
@@ -553,11 +582,11 @@ def channel_weights(
             f"logits and weights must have the same length, got {logit_values.shape} and {weight_values.shape}"
         )
     if title is None:
-        title = "Channel attention Mc = σ(MLP(AvgPool F) + MLP(MaxPool F))"
+        title = t("plot.weights.title")
     num_channels = len(weight_values)
     order = np.argsort(-weight_values, kind="stable") if sort else np.arange(num_channels)
     logit_values, weight_values = logit_values[order], weight_values[order]
-    xlabel = "rank (channels sorted by Mc, highest first)" if sort else "channel index"
+    xlabel = t("plot.weights.rank") if sort else t("plot.channel_index")
 
     fig = _figure(10, 6.2, title)
     # the panels share the x axis: only the lower one has tick labels
@@ -565,14 +594,14 @@ def channel_weights(
     signs = [POSITIVE_COLOR if v >= 0 else NEGATIVE_COLOR for v in logit_values]
     _series_plot(ax_logits, [(logit_values, "logit", signs)])
     ax_logits.axhline(0, color="0.3", linewidth=0.8)
-    _style(ax_logits, title="logits: MLP(avg) + MLP(max)", ylabel="logit")
+    _style(ax_logits, title=t("plot.weights.logits"), ylabel="logit")
 
     _series_plot(ax_weights, [(weight_values, "Mc", WEIGHT_COLOR)])
     ax_weights.axhline(0.5, color="0.3", linewidth=1.0, linestyle="--", label="σ(0) = 0.5")
     if sort and num_channels <= ANNOTATE_CHANNELS_LIMIT:
         for rank, (channel, value) in enumerate(zip(order, weight_values)):
             ax_weights.text(rank, value + 0.02, str(channel), ha="center", va="bottom", fontsize=TICK_SIZE)
-        ax_weights.set_title("Mc = σ(logit)   (numbers: channel index)", fontsize=PANEL_TITLE_SIZE, y=1.0)
+        ax_weights.set_title(t("plot.weights.numbered"), fontsize=PANEL_TITLE_SIZE, y=1.0)
     else:
         ax_weights.set_title("Mc = σ(logit)", fontsize=PANEL_TITLE_SIZE, y=1.0)
     # Head room above 1 keeps the channel numbers and the legend clear of the bars.
@@ -585,16 +614,18 @@ def channel_weights(
     return fig
 
 
+@_in_language_fonts
 def channel_before_after(
     x: ArrayLike,
     x_channel: ArrayLike,
     channels: Sequence[int],
     weights: ArrayLike | None = None,
     *,
-    title: str = "F vs F' = Mc ⊗ F",
+    title: str | None = None,
 ) -> Figure:
     """One row per chosen channel: F on the left, F' = Mc ⊗ F on the right, on the same colour
     scale so the dimming by Mc is visible. x and x_channel are (C, H, W); weights (C,) is optional."""
+    title = title or t("plot.ba.title")
     before = _feature_map(x, "x")
     after = _feature_map(x_channel, "x_channel")
     if before.shape != after.shape:
@@ -604,7 +635,7 @@ def channel_before_after(
     if channel_weights_ is not None and channel_weights_.shape[0] != before.shape[0]:
         raise ValueError(f"weights has {channel_weights_.shape[0]} entries but x has {before.shape[0]} channels")
     if not chosen:
-        return _message_figure(title, "No channels selected.")
+        return _message_figure(title, t("plot.no_channels"))
 
     height, width = before.shape[1:]
     panel_width = 2.6
@@ -617,13 +648,13 @@ def channel_before_after(
         norm = _data_norm(before[channel], after[channel])
         image = None
         for ax, data, panel_title in zip(row_axes, (before[channel], after[channel]),
-                                         (f"F, ch {channel}", f"F' = {factor} × F, ch {channel}")):
+                                         (t("plot.ba.before", c=channel), t("plot.ba.after", factor=factor, c=channel))):
             image = _show_map(ax, data, cmap=FEATURE_CMAP, norm=norm, nbins=4)
-            _style(ax, title=panel_title, xlabel="x (feature-map px)")
+            _style(ax, title=panel_title, xlabel=t("plot.x_feature"))
         weight_text = "" if channel_weights_ is None else f", Mc = {channel_weights_[channel]:.2f}"
-        row_axes[0].set_ylabel(f"ch {channel}{weight_text}\ny (feature-map px)", fontsize=LABEL_SIZE)
+        row_axes[0].set_ylabel(f"{t('plot.channel', c=channel)}{weight_text}\n{t('plot.y_feature')}", fontsize=LABEL_SIZE)
         row_axes[1].tick_params(labelleft=False)
-        _colorbar(fig, image, list(row_axes), "activation", length=panel_height)
+        _colorbar(fig, image, list(row_axes), t("plot.activation"), length=panel_height)
     return fig
 
 
@@ -632,26 +663,33 @@ def channel_before_after(
 # --------------------------------------------------------------------------------------------
 
 
+@_in_language_fonts
 def spatial_pools(
     spatial_avg: ArrayLike,
     spatial_max: ArrayLike,
     *,
-    title: str = "Spatial descriptors: mean and max over channels",
+    title: str | None = None,
 ) -> Figure:
     """F^s_avg and F^s_max, (H, W) each (or (1, H, W) / (1, 1, H, W)), side by side, each with its
     own colour bar."""
     avg_map = _map2d(spatial_avg, "spatial_avg")
     max_map = _map2d(spatial_max, "spatial_max")
-    fig, axes, bar_length = _two_maps(title, avg_map.shape)
+    fig, axes, bar_length = _two_maps(title or t("plot.pools.title"), avg_map.shape)
     for ax, data, panel_title in zip(
         axes,
         (avg_map, max_map),
-        ("AvgPool over channels: $F^s_{avg}$", "MaxPool over channels: $F^s_{max}$"),
+        (t("plot.pools.avg", symbol=_pooled_symbol("avg")), t("plot.pools.max", symbol=_pooled_symbol("max"))),
     ):
         image = _show_map(ax, data, cmap=FEATURE_CMAP, norm=_data_norm(data))
-        _style(ax, title=panel_title, xlabel="x (feature-map px)", ylabel="y (feature-map px)")
-        _colorbar(fig, image, ax, "value", data=(data,), length=bar_length)
+        _style(ax, title=panel_title, xlabel=t("plot.x_feature"), ylabel=t("plot.y_feature"))
+        _colorbar(fig, image, ax, t("plot.value"), data=(data,), length=bar_length)
     return fig
+
+
+def _pooled_symbol(pool: str) -> str:
+    """F^s_avg or F^s_max: as mathtext in English; as plain text in other languages, whose glyphs
+    mathtext's fonts do not have (it does not fall back to another font)."""
+    return f"$F^s_{{{pool}}}$" if i18n.language() == i18n.DEFAULT else f"F^s_{pool}"
 
 
 def _two_maps(title: str, shape: tuple[int, int]) -> tuple[Figure, list, float]:
@@ -665,6 +703,7 @@ def _two_maps(title: str, shape: tuple[int, int]) -> tuple[Figure, list, float]:
     return fig, list(fig.subplots(1, 2)), panel_height
 
 
+@_in_language_fonts
 def spatial_kernel(kernel: ArrayLike, *, pool_order: str = "avg-max", title: str | None = None) -> Figure:
     """The weights of the k×k convolution, (2, k, k) (or (1, 2, k, k)): one panel per input map.
 
@@ -676,8 +715,8 @@ def spatial_kernel(kernel: ArrayLike, *, pool_order: str = "avg-max", title: str
     weights = _kernel(kernel)
     size = weights.shape[1]
     if title is None:
-        title = f"Spatial attention: the {size}×{size} convolution kernel"
-    names = {"avg": "mean-over-channels map", "max": "max-over-channels map"}
+        title = t("plot.kernel.title", k=size)
+    names = {"avg": t("plot.kernel.avg_map"), "max": t("plot.kernel.max_map")}
     order = pool_order.split("-")
 
     panel = 3.5
@@ -694,33 +733,34 @@ def spatial_kernel(kernel: ArrayLike, *, pool_order: str = "avg-max", title: str
         ax.set_yticks(ticks, [str(o) for o in offsets[ticks]])
         _style(
             ax,
-            title=f"weights on the {pool} input\n({names[pool]})",
-            xlabel="x offset (feature-map px)",
-            ylabel="y offset (feature-map px)",
+            title=t("plot.kernel.panel", pool=pool, map=names[pool]),
+            xlabel=t("plot.kernel.x"),
+            ylabel=t("plot.kernel.y"),
         )
         if size <= ANNOTATE_KERNEL_LIMIT:
             limit = norm.vmax
             for (row, col), value in np.ndenumerate(plane):
                 color = "white" if abs(value) > 0.6 * limit else "black"
                 ax.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=TICK_SIZE, color=color)
-    _colorbar(fig, image, axes, "kernel weight", length=panel)
+    _colorbar(fig, image, axes, t("plot.kernel.weight"), length=panel)
     return fig
 
 
+@_in_language_fonts
 def spatial_mask(logits: ArrayLike, mask: ArrayLike, *, title: str | None = None) -> Figure:
     """The conv output (signed logits, RdBu_r) and Ms = σ(logits) (magma, 0..1), side by side.
     Both (H, W) (or with leading dimensions of size 1)."""
     logit_map = _map2d(logits, "logits")
     mask_map = _map2d(mask, "mask")
     if title is None:
-        title = "Spatial attention Ms = σ(conv([AvgPool; MaxPool]))"
+        title = t("plot.mask.title")
     fig, (ax_logits, ax_mask), bar_length = _two_maps(title, mask_map.shape)
     image = _show_map(ax_logits, logit_map, cmap=SIGNED_CMAP, norm=_symmetric_norm(logit_map))
-    _style(ax_logits, title="conv output (before σ)", xlabel="x (feature-map px)", ylabel="y (feature-map px)")
+    _style(ax_logits, title=t("plot.mask.logits"), xlabel=t("plot.x_feature"), ylabel=t("plot.y_feature"))
     _colorbar(fig, image, ax_logits, "logit", data=(logit_map,), length=bar_length)
     image = _show_map(ax_mask, mask_map, cmap=UNIT_CMAP, norm=_unit_norm())
-    _style(ax_mask, title="Ms = σ(conv output)", xlabel="x (feature-map px)", ylabel="y (feature-map px)")
-    _colorbar(fig, image, ax_mask, "Ms (0 = suppressed, 1 = kept)", length=bar_length)
+    _style(ax_mask, title=t("plot.mask.ms"), xlabel=t("plot.x_feature"), ylabel=t("plot.y_feature"))
+    _colorbar(fig, image, ax_mask, t("plot.ms_bar"), length=bar_length)
     return fig
 
 
@@ -746,13 +786,14 @@ def _overlay_figure(rgb: np.ndarray, title: str, *, legend: bool = False) -> tup
     return fig, fig.add_subplot(), panel_height
 
 
+@_in_language_fonts
 def mask_overlay(
     image: ArrayLike,
     mask: ArrayLike,
     *,
     alpha: float = 0.5,
     cmap: str | Colormap = UNIT_CMAP,
-    title: str = "Spatial attention Ms over the image",
+    title: str | None = None,
     kernel_size: int | None = None,
     feature_stride: float | None = None,
     at: tuple[int, int] | None = None,
@@ -770,11 +811,11 @@ def mask_overlay(
     """
     rgb = _rgb_image(image)
     mask_map = _map2d(mask, "mask")
-    fig, ax, bar_length = _overlay_figure(rgb, title, legend=kernel_size is not None)
+    fig, ax, bar_length = _overlay_figure(rgb, title or t("plot.overlay.title"), legend=kernel_size is not None)
     norm = _unit_norm()
     _overlay(ax, rgb, mask_map, cmap=cmap, alpha=alpha, norm=norm)
-    _style(ax, xlabel="x (image px)", ylabel="y (image px)")
-    _colorbar(fig, ScalarMappable(norm=norm, cmap=cmap), ax, "Ms (0 = suppressed, 1 = kept)", length=bar_length)
+    _style(ax, xlabel=t("plot.x_image"), ylabel=t("plot.y_image"))
+    _colorbar(fig, ScalarMappable(norm=norm, cmap=cmap), ax, t("plot.ms_bar"), length=bar_length)
     if kernel_size is not None:
         _draw_receptive_field(fig, ax, rgb.shape[:2], mask_map, int(kernel_size), feature_stride, at)
     return fig
@@ -807,7 +848,7 @@ def _draw_receptive_field(
         edgecolor=WINDOW_COLOR,
         linewidth=2.5,
         path_effects=outline,
-        label=f"{size}×{size} window of the spatial conv",
+        label=t("plot.overlay.window", k=size),
     )
     ax.add_patch(window)
     (peak,) = ax.plot(
@@ -819,13 +860,14 @@ def _draw_receptive_field(
         color=WINDOW_COLOR,
         linestyle="none",
         path_effects=outline,
-        label=f"{'largest ' if at is None else ''}Ms = {mask_map[row, col]:.2f}",
+        label=t("plot.overlay.largest", v=mask_map[row, col]) if at is None else f"Ms = {mask_map[row, col]:.2f}",
     )
     ax.set_xlim(-0.5, image_width - 0.5)
     ax.set_ylim(image_height - 0.5, -0.5)
     fig.legend(handles=[window, peak], loc="outside lower center", ncols=2, fontsize=TICK_SIZE)
 
 
+@_in_language_fonts
 def heat_overlay(
     image: ArrayLike,
     heat: ArrayLike,
@@ -843,8 +885,8 @@ def heat_overlay(
     fig, ax, bar_length = _overlay_figure(rgb, title)
     norm = _unit_norm()
     _overlay(ax, rgb, normalised, cmap=cmap, alpha=alpha, norm=norm)
-    _style(ax, xlabel="x (image px)", ylabel="y (image px)")
-    _colorbar(fig, ScalarMappable(norm=norm, cmap=cmap), ax, "relevance (normalised)", length=bar_length)
+    _style(ax, xlabel=t("plot.x_image"), ylabel=t("plot.y_image"))
+    _colorbar(fig, ScalarMappable(norm=norm, cmap=cmap), ax, t("plot.heat.bar"), length=bar_length)
     return fig
 
 
@@ -853,21 +895,25 @@ def heat_overlay(
 # --------------------------------------------------------------------------------------------
 
 
+@_in_language_fonts
 def step_changes(
     x: ArrayLike,
     x_channel: ArrayLike,
     out: ArrayLike,
     *,
-    title: str = "How much each step changes the features",
-    step_names: tuple[str, str] = ("channel attention", "spatial attention"),
+    title: str | None = None,
+    step_names: tuple[str, str] | None = None,
 ) -> Figure:
     """How far each step moves the features: relative changes ‖F'−F‖/‖F‖, ‖F''−F'‖/‖F'‖ and
     ‖F''−F‖/‖F‖ as bars (percent), and the mean energy (mean of value² over positions) of each
     channel of F, F' and F''.
 
     x, x_channel, out are F, F', F'' as (C, H, W). ``step_names`` names the two steps (swap them
-    for the spatial-first arrangement, passing its intermediate as ``x_channel``).
+    for the spatial-first arrangement, passing its intermediate as ``x_channel``; default: channel
+    attention, then spatial attention).
     """
+    title = title or t("plot.steps.title")
+    step_names = step_names or (t("plot.steps.channel"), t("plot.steps.spatial"))
     first = _feature_map(x, "x")
     middle = _feature_map(x_channel, "x_channel")
     last = _feature_map(out, "out")
@@ -878,7 +924,7 @@ def step_changes(
     changes = [
         ("F → F'\n" + step_names[0].replace(" ", "\n"), _relative_change(middle, first)),
         ("F' → F''\n" + step_names[1].replace(" ", "\n"), _relative_change(last, middle)),
-        ("F → F''\nwhole\nblock", _relative_change(last, first)),
+        ("F → F''\n" + t("plot.steps.whole"), _relative_change(last, first)),
     ]
 
     fig = _figure(10, 4.8, title)
@@ -887,12 +933,12 @@ def step_changes(
     bars = ax_bars.bar(range(3), np.nan_to_num(percents), color=["tab:blue", "tab:red", "tab:purple"], width=0.6)
     ax_bars.set_xticks(range(3), [label for label, _ in changes])
     for bar, percent in zip(bars, percents):
-        text = "n/a" if math.isnan(percent) else f"{percent:.1f} %"
+        text = t("plot.steps.na") if math.isnan(percent) else f"{percent:.1f} %"
         ax_bars.text(
             bar.get_x() + bar.get_width() / 2, bar.get_height(), text, ha="center", va="bottom", fontsize=TICK_SIZE
         )
     ax_bars.set_ylim(0, max(1.0, np.nanmax(np.nan_to_num(percents))) * 1.18)
-    _style(ax_bars, title="‖after − before‖ / ‖before‖", ylabel="relative change (%)")
+    _style(ax_bars, title=t("plot.steps.bars"), ylabel=t("plot.steps.y"))
 
     num_channels = first.shape[0]
     marker = "o" if num_channels <= BAR_LIMIT else None
@@ -901,22 +947,24 @@ def step_changes(
     for name, features in (("F", first), ("F'", middle), ("F''", last)):
         energy = (features.astype(np.float64) ** 2).mean(axis=(1, 2))
         centres, means, _, _ = _binned(energy, bin_size)
-        label = name if bin_size == 1 else f"{name} (mean of each {bin_size} channels)"
+        label = name if bin_size == 1 else t("plot.bin_mean", label=name, size=bin_size)
         ax_energy.plot(
             centres, means, label=label, color=STAGE_COLORS[name], marker=marker, markersize=4, linewidth=1.2
         )
     _integer_ticks(ax_energy, y=False)
-    _style(ax_energy, title="energy per channel", xlabel="channel index", ylabel="mean of value² over H×W")
+    _style(ax_energy, title=t("plot.steps.energy"), xlabel=t("plot.channel_index"), ylabel=t("plot.steps.energy_y"))
     _legend(ax_energy)
     return fig
 
 
-def compare_outputs(outputs: Mapping[str, ArrayLike], *, title: str = "Same input, different variants") -> Figure:
+@_in_language_fonts
+def compare_outputs(outputs: Mapping[str, ArrayLike], *, title: str | None = None) -> Figure:
     """One panel per variant with the channel-mean of its output (C, H, W), on a shared colour
     scale, and a table of the largest absolute difference between every pair of full outputs."""
+    title = title or t("plot.compare.title")
     maps = {name: _feature_map(value, f"outputs[{name!r}]") for name, value in outputs.items()}
     if not maps:
-        return _message_figure(title, "No outputs to compare.")
+        return _message_figure(title, t("plot.compare.none"))
     names = list(maps)
     means = [maps[name].mean(axis=0) for name in names]
     nrows, ncols = _grid_shape(len(names), 4)
@@ -937,13 +985,13 @@ def compare_outputs(outputs: Mapping[str, ArrayLike], *, title: str = "Same inpu
         _style(
             ax,
             title=f"{name}\n{maps[name].shape[0]}×{mean_map.shape[0]}×{mean_map.shape[1]}",
-            xlabel="x (feature-map px)",
-            ylabel="y (feature-map px)" if first_column else None,
+            xlabel=t("plot.x_feature"),
+            ylabel=t("plot.y_feature") if first_column else None,
         )
         if not first_column:
             ax.tick_params(labelleft=False)
         axes.append(ax)
-    _colorbar(maps_part, image, axes, "mean over channels of F''")
+    _colorbar(maps_part, image, axes, t("plot.compare.bar"))
     if len(names) < 2:
         return fig
 
@@ -955,7 +1003,7 @@ def compare_outputs(outputs: Mapping[str, ArrayLike], *, title: str = "Same inpu
         + [
             f"{np.abs(maps[name_a] - maps[name_b]).max():.3g}"
             if maps[name_a].shape == maps[name_b].shape
-            else "shapes differ"
+            else t("plot.compare.shapes")
             for name_b in names
         ]
         for name_a in names
@@ -967,7 +1015,7 @@ def compare_outputs(outputs: Mapping[str, ArrayLike], *, title: str = "Same inpu
         if row == 0 or col == 0:
             cell.set_text_props(fontweight="bold")
             cell.set_facecolor("#eeeeee")
-    ax_table.set_title("max |difference| between the full outputs (all C×H×W values)", fontsize=PANEL_TITLE_SIZE)
+    ax_table.set_title(t("plot.compare.table"), fontsize=PANEL_TITLE_SIZE)
     return fig
 
 
@@ -976,6 +1024,7 @@ def compare_outputs(outputs: Mapping[str, ArrayLike], *, title: str = "Same inpu
 # --------------------------------------------------------------------------------------------
 
 
+@_in_language_fonts
 def layer_masks_grid(
     image: ArrayLike,
     masks: Mapping[str, ArrayLike],
@@ -983,14 +1032,15 @@ def layer_masks_grid(
     alpha: float = 0.5,
     cmap: str | Colormap = UNIT_CMAP,
     ncols: int = 4,
-    title: str = "Spatial masks of every CBAM block",
+    title: str | None = None,
 ) -> Figure:
     """The spatial mask of every block, (H_i, W_i) each at its own resolution, upsampled over the
     same image; panel titles give the block name and the mask's resolution. One colour bar, 0..1."""
+    title = title or t("plot.layers.title")
     rgb = _rgb_image(image)
     mask_maps = {name: _map2d(value, f"masks[{name!r}]") for name, value in masks.items()}
     if not mask_maps:
-        return _message_figure(title, "No spatial masks: the network has no CBAM block with spatial attention.")
+        return _message_figure(title, t("plot.layers.none"))
     fig = _figure(*_grid_size(len(mask_maps), ncols, rgb.shape[0] / rgb.shape[1], title_lines=2), title)
     axes = _panel_grid(fig, len(mask_maps), ncols)
     norm = _unit_norm()
@@ -998,22 +1048,24 @@ def layer_masks_grid(
         _overlay(ax, rgb, mask_map, cmap=cmap, alpha=alpha, norm=norm)
         _style(ax, title=f"{name}\nMs {mask_map.shape[0]}×{mask_map.shape[1]}")
         _integer_ticks(ax, nbins=3)
-    fig.supxlabel("x (image px)", fontsize=LABEL_SIZE)
-    fig.supylabel("y (image px)", fontsize=LABEL_SIZE)
-    _colorbar(fig, ScalarMappable(norm=norm, cmap=cmap), axes, "Ms (0 = suppressed, 1 = kept)")
+    fig.supxlabel(t("plot.x_image"), fontsize=LABEL_SIZE)
+    fig.supylabel(t("plot.y_image"), fontsize=LABEL_SIZE)
+    _colorbar(fig, ScalarMappable(norm=norm, cmap=cmap), axes, t("plot.ms_bar"))
     return fig
 
 
+@_in_language_fonts
 def channel_weights_heatmap(
     weights: Mapping[str, ArrayLike],
     *,
-    title: str = "Channel weights Mc of every CBAM block",
+    title: str | None = None,
 ) -> Figure:
     """Mc of every block as one row of a heatmap (magma, 0..1). Blocks have different channel
     counts C_i; a row shorter than the widest is padded with NaN, drawn light grey."""
+    title = title or t("plot.heatmap.title")
     rows = {name: _vector(value, f"weights[{name!r}]") for name, value in weights.items()}
     if not rows:
-        return _message_figure(title, "No channel weights: the network has no CBAM block.")
+        return _message_figure(title, t("plot.heatmap.none"))
     width = max(len(row) for row in rows.values())
     matrix = np.full((len(rows), width), np.nan, dtype=np.float32)
     for index, row in enumerate(rows.values()):
@@ -1028,11 +1080,11 @@ def channel_weights_heatmap(
     image = ax.imshow(matrix, cmap=cmap, norm=_unit_norm(), aspect="auto", interpolation="nearest")
     ax.set_yticks(range(len(rows)), [f"{name} (C={len(row)})" for name, row in rows.items()])
     _integer_ticks(ax, y=False)
-    _style(ax, xlabel="channel index", ylabel="CBAM block")
+    _style(ax, xlabel=t("plot.channel_index"), ylabel=t("plot.heatmap.block"))
     _colorbar(fig, image, ax, "Mc (0..1)")
     if padded:
         fig.legend(
-            handles=[Patch(facecolor="lightgrey", edgecolor="0.5", label="no such channel in this block")],
+            handles=[Patch(facecolor="lightgrey", edgecolor="0.5", label=t("plot.heatmap.padding"))],
             loc="outside lower right",
             fontsize=TICK_SIZE,
         )
@@ -1051,6 +1103,7 @@ _MAP_COLOR = "#f7c59f"
 _HIGHLIGHT_COLORS = {"channel": "#fdebd3", "spatial": "#d6eaf8"}
 
 
+@_in_language_fonts
 def pipeline_diagram(*, highlight: str | None = None, kernel_size: int | None = None) -> Figure:
     """A block diagram of CBAM: the channel attention module on top, the spatial one below.
 
@@ -1059,8 +1112,8 @@ def pipeline_diagram(*, highlight: str | None = None, kernel_size: int | None = 
     """
     if highlight not in (None, "channel", "spatial"):
         raise ValueError(f"highlight must be None, 'channel' or 'spatial', got {highlight!r}")
-    conv_name = "k×k conv" if kernel_size is None else f"{kernel_size}×{kernel_size} conv"
-    fig = _figure(10, 7.2, "CBAM: F' = Mc(F) ⊗ F, then F'' = Ms(F') ⊗ F'")
+    conv_name = t("plot.diagram.conv", k="k" if kernel_size is None else kernel_size)
+    fig = _figure(10, 7.2, t("plot.diagram.title"))
     ax = fig.add_subplot()
     ax.set_xlim(0, 90)
     ax.set_ylim(0, 60)
@@ -1069,8 +1122,8 @@ def pipeline_diagram(*, highlight: str | None = None, kernel_size: int | None = 
 
     # The two halves, as rounded bands; the highlighted one is filled.
     for half, (bottom, top), label in (
-        ("channel", (29.5, 59.5), "Channel attention module: which channels matter"),
-        ("spatial", (0.5, 26.5), "Spatial attention module: where to look"),
+        ("channel", (29.5, 59.5), t("plot.diagram.channel")),
+        ("spatial", (0.5, 26.5), t("plot.diagram.spatial")),
     ):
         shaded = highlight == half
         ax.add_patch(
@@ -1118,9 +1171,9 @@ def pipeline_diagram(*, highlight: str | None = None, kernel_size: int | None = 
     # Channel attention: F → AvgPool / MaxPool → shared MLP → + → σ → Mc → ⊗ (with F) → F'.
     top_y = 40
     box(5, top_y, 6, 6, "F\nC×H×W", _TENSOR_COLOR)
-    box(18, 46, 11, 4.5, "AvgPool\nover H×W", _POOL_COLOR)
-    box(18, 34, 11, 4.5, "MaxPool\nover H×W", _POOL_COLOR)
-    box(33, top_y, 9, 17, "shared\nMLP\nC → C/r → C", _LAYER_COLOR)
+    box(18, 46, 11, 4.5, t("plot.diagram.avg"), _POOL_COLOR)
+    box(18, 34, 11, 4.5, t("plot.diagram.max"), _POOL_COLOR)
+    box(33, top_y, 9, 17, t("plot.diagram.mlp"), _LAYER_COLOR)
     operator(45, top_y, "+")
     box(53, top_y, 4, 4, "σ", _ACTIVATION_COLOR)
     box(62, top_y, 7, 6, "Mc\nC×1×1", _MAP_COLOR)
@@ -1145,9 +1198,9 @@ def pipeline_diagram(*, highlight: str | None = None, kernel_size: int | None = 
     # Spatial attention: F' → mean / max over C → concat → conv → σ → Ms → ⊗ (with F') → F''.
     bottom_y = 14
     box(5, bottom_y, 6, 6, "F'\nC×H×W", _TENSOR_COLOR)
-    box(18, 20, 11, 4.5, "mean over C\n1×H×W", _POOL_COLOR)
-    box(18, 8, 11, 4.5, "max over C\n1×H×W", _POOL_COLOR)
-    box(32, bottom_y, 7, 6, "concat\n2×H×W", _TENSOR_COLOR)
+    box(18, 20, 11, 4.5, t("plot.diagram.mean_c"), _POOL_COLOR)
+    box(18, 8, 11, 4.5, t("plot.diagram.max_c"), _POOL_COLOR)
+    box(32, bottom_y, 7, 6, t("plot.diagram.concat"), _TENSOR_COLOR)
     box(44, bottom_y, 9, 6, f"{conv_name}\n2 → 1", _LAYER_COLOR)
     box(53.5 + 1, bottom_y, 4, 4, "σ", _ACTIVATION_COLOR)
     box(63, bottom_y, 7, 6, "Ms\n1×H×W", _MAP_COLOR)
@@ -1172,11 +1225,13 @@ def pipeline_diagram(*, highlight: str | None = None, kernel_size: int | None = 
 # --------------------------------------------------------------------------------------------
 
 
-def training_curves(history: Sequence[Mapping[str, float]], *, title: str = "Training") -> Figure:
+@_in_language_fonts
+def training_curves(history: Sequence[Mapping[str, float]], *, title: str | None = None) -> Figure:
     """Loss and accuracy per epoch. ``history`` is a list of dicts with "epoch", "loss",
     "accuracy" and optionally "val_accuracy" (and "val_loss"); a missing value is a gap."""
+    title = title or t("plot.train.title")
     if not history:
-        return _message_figure(title, "No training history yet.")
+        return _message_figure(title, t("plot.train.none"))
 
     def column(key: str) -> np.ndarray:
         return np.array([float(entry.get(key, math.nan)) for entry in history], dtype=np.float64)
@@ -1186,11 +1241,12 @@ def training_curves(history: Sequence[Mapping[str, float]], *, title: str = "Tra
     fig = _figure(10, 4.2, title)
     ax_loss, ax_accuracy = fig.subplots(1, 2)
     for ax, keys, ylabel in (
-        (ax_loss, (("loss", "training loss", "tab:blue"), ("val_loss", "validation loss", "tab:orange")), "loss"),
+        (ax_loss, (("loss", t("plot.train.loss"), "tab:blue"), ("val_loss", t("plot.train.val_loss"), "tab:orange")),
+         t("plot.train.loss_title")),
         (
             ax_accuracy,
-            (("accuracy", "training accuracy", "tab:blue"), ("val_accuracy", "validation accuracy", "tab:orange")),
-            "accuracy",
+            (("accuracy", t("plot.train.accuracy"), "tab:blue"), ("val_accuracy", t("plot.train.val_accuracy"), "tab:orange")),
+            t("plot.train.accuracy_title"),
         ),
     ):
         for key, label, color in keys:
@@ -1198,7 +1254,7 @@ def training_curves(history: Sequence[Mapping[str, float]], *, title: str = "Tra
             if np.isfinite(values).any():
                 ax.plot(epochs, values, label=label, color=color, marker=marker, markersize=4, linewidth=1.5)
         _integer_ticks(ax, y=False)
-        _style(ax, title=ylabel, xlabel="epoch", ylabel=ylabel)
+        _style(ax, title=ylabel, xlabel=t("plot.train.epoch"), ylabel=ylabel)
         _legend(ax)
     accuracies = np.concatenate([column("accuracy"), column("val_accuracy")])
     accuracies = accuracies[np.isfinite(accuracies)]
@@ -1223,9 +1279,13 @@ class Plot:
     builder: Callable[..., Figure]
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
+    lang: str = field(default_factory=i18n.language)
+    """The language the figure is drawn in: the current one when it was described (the app draws a
+    PNG in a later script run, when its download is clicked)."""
 
     def draw(self) -> Figure:
-        return self.builder(*self.args, **self.kwargs)
+        with i18n.use(self.lang):
+            return self.builder(*self.args, **self.kwargs)
 
 
 def plot(builder: Callable[..., Figure], *args: Any, **kwargs: Any) -> Plot:
@@ -1241,19 +1301,21 @@ def figure_to_png(fig: Figure, dpi: int = 120) -> bytes:
     return buffer.getvalue()
 
 
+@_in_language_fonts
 def sample_grid(
     images: Sequence[ArrayLike],
     masks: Sequence[ArrayLike] | None = None,
     titles: Sequence[str] | None = None,
     *,
     ncols: int = 6,
-    title: str = "Examples",
+    title: str | None = None,
 ) -> Figure:
     """Images (each (H, W, 3) uint8) in a grid, each with its target mask outlined in cyan when
     ``masks`` (each (H, W) bool) are given, and an optional title per panel."""
     pictures = [_rgb_image(image) for image in images]
+    title = title or t("plot.samples.title")
     if not pictures:
-        return _message_figure(title, "No images to show.")
+        return _message_figure(title, t("plot.samples.none"))
     nrows, ncols = _grid_shape(len(pictures), ncols)
     panel = min(2.2, 9.6 / ncols)
     fig = _figure(panel * ncols + 0.4, nrows * (panel + 0.55) + 0.6, title)
@@ -1267,11 +1329,12 @@ def sample_grid(
         if titles is not None:
             ax.set_title(titles[index], fontsize=PANEL_TITLE_SIZE)
     if masks is not None:
-        fig.legend(handles=[Patch(facecolor="none", edgecolor=WINDOW_COLOR, label="target mask (never used for training)")],
+        fig.legend(handles=[Patch(facecolor="none", edgecolor=WINDOW_COLOR, label=t("plot.samples.target"))],
                    loc="lower center", fontsize=TICK_SIZE, frameon=False)
     return fig
 
 
+@_in_language_fonts
 def masks_on_images(
     images: Sequence[ArrayLike],
     masks: Sequence[ArrayLike],
@@ -1280,12 +1343,13 @@ def masks_on_images(
     alpha: float = 0.55,
     cmap: str = UNIT_CMAP,
     ncols: int = 4,
-    title: str = "Spatial masks",
+    title: str | None = None,
 ) -> Figure:
     """Each image (H, W, 3) with its own mask (h, w) in (0, 1) upsampled and overlaid, one colour bar 0..1."""
     pictures = [_rgb_image(image) for image in images]
+    title = title or t("plot.masks.title")
     if not pictures:
-        return _message_figure(title, "No images to show.")
+        return _message_figure(title, t("plot.samples.none"))
     nrows, ncols = _grid_shape(len(pictures), ncols)
     panel = min(2.6, 9.0 / ncols)
     fig = _figure(panel * ncols + 1.4, nrows * (panel + 0.6) + 0.6, title)
@@ -1298,10 +1362,11 @@ def masks_on_images(
         if titles is not None:
             ax.set_title(titles[index], fontsize=PANEL_TITLE_SIZE)
         axes.append(ax)
-    _colorbar(fig, ScalarMappable(norm=_unit_norm(), cmap=cmap), axes, "Ms (0 = suppressed, 1 = kept)")
+    _colorbar(fig, ScalarMappable(norm=_unit_norm(), cmap=cmap), axes, t("plot.ms_bar"))
     return fig
 
 
+@_in_language_fonts
 def ablation_bars(
     rows: Sequence[Mapping[str, Any]],
     metric: str = "accuracy",
@@ -1312,7 +1377,7 @@ def ablation_bars(
     """Mean ± std of one metric per ablation row, grouped by axis; the reference row is drawn in
     every group. ``rows`` as in ``cbam.zoo.ablation_results()["rows"]`` (values are fractions)."""
     if not rows:
-        return _message_figure(title or metric, "No ablation results.")
+        return _message_figure(title or _term("metric", metric), t("plot.ablation.none"))
     ref = next((r for r in rows if r["name"] == reference), None)
     axes_order = [a for a in dict.fromkeys(r["axis"] for r in rows) if a != "reference"]
     labels, means, stds, colours, ticks = [], [], [], [], []
@@ -1321,18 +1386,19 @@ def ablation_bars(
         if ref is not None:
             group = [ref, *group]
         for r in group:
-            labels.append(f"{axis}: {r['value'] if r is not ref else 'CBAM (reference)'}")
+            value = _term("abl", str(r["value"])) if r is not ref else t("plot.ablation.reference")
+            labels.append(f"{_term('axis', axis)}: {value}")
             means.append(100 * r[metric]["mean"])
             stds.append(100 * (r[metric].get("std") or 0.0))
             colours.append("tab:gray" if r is ref else "tab:blue")
         ticks.append(len(labels))
-    fig = _figure(9.0, 0.42 * len(labels) + 1.6, title or f"{metric.replace('_', ' ')}: mean ± std over seeds")
+    fig = _figure(9.0, 0.42 * len(labels) + 1.6, title or t("plot.ablation.title", metric=_term("metric", metric)))
     ax = fig.add_subplot(1, 1, 1)
     positions = np.arange(len(labels))[::-1]
     ax.barh(positions, means, xerr=stds, color=colours, capsize=3)
     for boundary in ticks[:-1]:
         ax.axhline(len(labels) - boundary - 0.5, color="0.8", linewidth=1)
     ax.set_yticks(positions, labels, fontsize=TICK_SIZE)
-    _style(ax, xlabel=f"{metric.replace('_', ' ')} (%)")
+    _style(ax, xlabel=f"{_term('metric', metric)} (%)")
     ax.set_xlim(0, 100)
     return fig

@@ -16,7 +16,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from . import explore, images, plots, zoo
+from . import explore, i18n, images, plots, zoo
 from .modules import CBAM
 
 __all__ = ["inspect_image", "block_figures", "channel_plots", "spatial_plots", "step_changes_plot", "network_figures",
@@ -35,7 +35,7 @@ def channel_plots(t, *, sort: bool = True, compare: list[int] | None = None) -> 
     found = {
         "most_and_least": plots.plot(
             plots.feature_grid, t.x[0], most + least, weights=weights, ncols=max(1, len(most)),
-            title="Channels of F: the most attended (top row) and the least attended (bottom row)",
+            title=i18n.t("report.grid.title"),
         ),
         "descriptors": plots.plot(plots.pooled_descriptors, _first(t.avg_pool), _first(t.max_pool)),
         "mlp": plots.plot(plots.mlp_branches, _first(t.mlp_hidden_avg), _first(t.mlp_hidden_max), _first(t.mlp_avg),

@@ -33,6 +33,7 @@ from . import checkpoints, imagenet, models
 from .adopt import AdoptError, adopt
 from .checkpoints import CheckpointError
 from .compat import convert_state_dict
+from .i18n import t
 from .zoo import IMAGENET_MEAN, IMAGENET_STD, ModelCard
 
 __all__ = ["ModelCodeError", "one_line", "parse_spec", "load_model_code", "load_weights", "network_from_code",
@@ -206,10 +207,8 @@ def _depth(state: Mapping[str, torch.Tensor]) -> int:
     bottleneck = any(key.endswith(".conv3.weight") for key in state)
     depth = _DEPTHS.get((bottleneck, tuple(counts)))
     if depth is None:
-        raise CheckpointError(
-            f"a ResNet with {tuple(counts)} {'bottleneck' if bottleneck else 'basic'} blocks per stage is none of "
-            "CBAM-ResNet-18 (2, 2, 2, 2), -34 (3, 4, 6, 3), -50 (3, 4, 6, 3 bottleneck) and -101 (3, 4, 23, 3)"
-        )
+        raise CheckpointError(t("ckpt.resnet_depth", counts=tuple(counts),
+                                  kind=t("ckpt.bottleneck") if bottleneck else t("ckpt.basic")))
     return depth
 
 
@@ -250,7 +249,7 @@ def model_from_weights(weights: Mapping | str | Path | bytes) -> tuple[nn.Module
         try:
             converted = convert_state_dict(state, layout, **options)
         except ValueError as error:
-            raise CheckpointError(f"these weights cannot be used as a CBAM-ResNet: {error}") from None
+            raise CheckpointError(t("ckpt.not_resnet", error=error)) from None
     depth = _depth(converted)
     fc = converted.get("fc.weight")
     num_classes = fc.shape[0] if fc is not None else 1000

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from cbam import plots
+from cbam import i18n, plots
 from cbam.i18n import t
 from ui import page, sidebar
 
@@ -25,12 +25,13 @@ st.caption(t("start.otimes"))
 
 
 @st.cache_resource(show_spinner=False)
-def pipeline_png() -> bytes:
-    """The diagram never changes: drawn once per server process."""
-    return plots.figure_to_png(plots.pipeline_diagram())
+def pipeline_png(lang: str) -> bytes:
+    """The diagram never changes: drawn once per server process and language."""
+    with i18n.use(lang):
+        return plots.figure_to_png(plots.pipeline_diagram())
 
 
-st.image(pipeline_png(), width="stretch", caption=t("start.pipeline"))
+st.image(pipeline_png(i18n.language()), width="stretch", caption=t("start.pipeline"))
 
 st.subheader(t("start.what"))
 st.markdown(t("start.pages"))

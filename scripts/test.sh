@@ -11,16 +11,32 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -r requirements-dev.txt
 
-# The browser test drives Debian's Chromium (Playwright's own browser download is not used).
-if ! command -v chromium >/dev/null 2>&1; then
+# install_debian WHAT CONSEQUENCE PACKAGE...: installs the packages as root with apt-get; elsewhere an error
+# in CI (CI=true), where every test must run, and a warning that CONSEQUENCE on a developer's machine.
+install_debian() {
+  local what=$1 consequence=$2
+  shift 2
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Debian's chromium (and CJK fonts for the Chinese pages) for the browser test"
-    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk >/dev/null
+    echo "installing Debian's $* ($what is missing)"
+    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
   elif [ "${CI:-}" = "true" ]; then
-    echo "error: chromium is missing and cannot be installed here" >&2; exit 1
+    echo "error: $what is missing and cannot be installed here" >&2; exit 1
   else
-    echo "warning: chromium is missing; the browser tests will be skipped" >&2
+    echo "warning: $what is missing; $consequence" >&2
   fi
+}
+
+has_cjk_font() {
+  [ -n "$(fc-list :lang=zh family 2>/dev/null)" ] || [ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]
+}
+
+# The browser test drives Debian's Chromium (Playwright's own browser download is not used); the Chinese
+# pages and figures need a font with CJK glyphs.
+if ! command -v chromium >/dev/null 2>&1; then
+  install_debian chromium "the browser tests will be skipped" chromium fonts-noto-cjk
+fi
+if ! has_cjk_font; then
+  install_debian "a CJK font" "the tests of Chinese figures will be skipped" fonts-noto-cjk
 fi
 
 .venv/bin/python -m ruff check .

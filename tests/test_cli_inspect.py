@@ -1,6 +1,7 @@
 """python -m cbam inspect: the app's figures, the trace and the statistics for one image, on disk."""
 
 import json
+import re
 from dataclasses import fields
 
 import numpy as np
@@ -49,3 +50,30 @@ def test_inspect_refuses_a_file_that_is_not_an_image(tmp_path, capsys):
     fake.write_bytes(b"PK\x03\x04" + b"\x00" * 64)
     assert main(["inspect", str(fake), "--out", str(tmp_path / "out")]) == 2
     assert "error:" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("where", ["before the command", "after the command"])
+def test_inspect_with_lang_zh_writes_figures_titled_in_chinese(tmp_path, monkeypatch, where):
+    from cbam import plots
+
+    titles = {}
+    drawn = plots.figure_to_png
+
+    def record(fig, *args, **kwargs):
+        titles[len(titles)] = fig.get_suptitle()
+        return drawn(fig, *args, **kwargs)
+
+    monkeypatch.setattr(plots, "figure_to_png", record)
+    command = ["inspect", str(SAMPLES_DIR / "cat.jpg"), "--out", str(tmp_path), "--model", "untrained-smallnet",
+               "--ratio", "4"]
+    argv = ["--lang", "zh", *command] if where == "before the command" else [*command, "--lang", "zh"]
+    assert main(argv) == 0
+    assert len(titles) >= 9
+    assert all(re.search(r"[\u4e00-\u9fff]", title) for title in titles.values()), titles
+    assert re.search(r"[\u4e00-\u9fff]", json.loads((tmp_path / "summary.json").read_text())["notes"][0])
+
+
+def test_an_unknown_language_is_one_error_line(tmp_path, capsys):
+    assert main(["--lang", "fr", "inspect", str(SAMPLES_DIR / "cat.jpg"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --lang takes en or zh, got 'fr'"]

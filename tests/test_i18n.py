@@ -142,3 +142,33 @@ def test_every_page_in_chinese_shows_no_english(chinese_app, page):
         if words:
             english[text[:120]] = sorted(words)
     assert not english, english
+
+
+def test_a_bad_upload_in_chinese_gets_a_chinese_error():
+    from test_app import app_with_link, upload
+
+    at = upload(app_with_link(lang="zh"), "notes.png", b"%PDF-1.7\n" + b"\x00" * 64)
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "notes.png" in errors[0], errors
+    assert re.search(r"[\u4e00-\u9fff]", errors[0]) and "PDF" in errors[0], errors
+    assert not english_words(errors[0]), errors
+
+
+def test_a_key_missing_from_one_catalogue_fails_the_catalogue_test(monkeypatch):
+    en, zh = dict(i18n.catalogue("en")), i18n.catalogue("zh")
+    del en["plot.grid.title"]
+    monkeypatch.setattr(i18n, "catalogue", {"en": en, "zh": zh}.get)
+    with pytest.raises(AssertionError, match="keys only in zh.json"):
+        test_both_catalogues_have_the_same_keys()
+
+
+def test_the_library_errors_a_user_reads_follow_the_language():
+    from cbam import checkpoints, images
+
+    with i18n.use("zh"), pytest.raises(checkpoints.CheckpointError) as weights:
+        checkpoints.load(b"<html>not weights</html>")
+    with i18n.use("zh"), pytest.raises(images.ImageError) as image:
+        images.load_image(b"")
+    for error in (weights.value, image.value):
+        assert re.search(r"[\u4e00-\u9fff]", str(error)), str(error)
+        assert english_words(str(error)) <= {"pickle"}, str(error)  # the format's name

@@ -1,8 +1,13 @@
 """cbam.plots: every figure is titled, labelled, has colour bars, shows the data it was given,
 survives edge cases (C = 1, 1×1 maps, k = 1, C = 2048) and leaves pyplot untouched."""
 
+import io
 import math
+import os
+import re
+import warnings
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -11,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 
-from cbam import CBAM, plots, trace
+from cbam import CBAM, fonts, i18n, plots, trace
 
 # --------------------------------------------------------------------------------------------
 # Helpers
@@ -131,16 +136,14 @@ def check_layout(fig, *, name=""):
 # --------------------------------------------------------------------------------------------
 
 
-def test_every_figure_from_a_real_trace(traced):
-    block, _ = traced
-    t = trace(block, torch.randn(1, 32, 14, 14).relu())  # tensors that require grad: plots detach them
-    assert t.out.requires_grad
+def every_figure(block, t):
+    """Every builder of cbam.plots, drawn from the trace ``t`` of ``block``, by name."""
     image = rgb_image(112, 140)
     outputs = {"paper": t.out, "authors": t.out * 0.5, "blog": t.out + 0.1}
     history = [
         {"epoch": e, "loss": 1 / (e + 1), "accuracy": 0.5 + e / 20, "val_accuracy": 0.4 + e / 20} for e in range(5)
     ]
-    figures = {
+    return {
         "feature_grid": plots.feature_grid(t.x, [0, 5, 31], weights=t.channel_weights),
         "pooled_descriptors": plots.pooled_descriptors(t.avg_pool, t.max_pool),
         "mlp_branches": plots.mlp_branches(t.mlp_hidden_avg, t.mlp_hidden_max, t.mlp_avg, t.mlp_max),
@@ -162,10 +165,100 @@ def test_every_figure_from_a_real_trace(traced):
         "training_curves": plots.training_curves(history),
         "heat_overlay": plots.heat_overlay(image, t.spatial_logits),
     }
+
+
+def figures_of_the_pages(t):
+    """The builders the app's pages use beside those of ``every_figure``, by name."""
+    image = rgb_image(112, 140)
+    ablations = [{"name": "reference", "axis": "reference", "value": "CBAM (avg+max, k=7, channel→spatial, r=16)",
+                  "accuracy": {"mean": 0.9, "std": 0.01}},
+                 {"name": "kernel-3", "axis": "kernel", "value": 3, "accuracy": {"mean": 0.8, "std": 0.02}}]
+    return {
+        "sample_grid": plots.sample_grid([image, image], [image[..., 0] > 128] * 2),
+        "masks_on_images": plots.masks_on_images([image], [t.spatial_mask]),
+        "ablation_bars": plots.ablation_bars(ablations),
+    }
+
+
+def test_every_figure_from_a_real_trace(traced):
+    block, _ = traced
+    t = trace(block, torch.randn(1, 32, 14, 14).relu())  # tensors that require grad: plots detach them
+    assert t.out.requires_grad
+    figures = every_figure(block, t)
     for name, fig in figures.items():
         check_figure(fig, name=name)
     png = plots.figure_to_png(figures["feature_grid"], dpi=50)
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def require_cjk_font():
+    """Skip without a CJK font, except in CI, where scripts/test.sh installs one: there it fails."""
+    if fonts.cjk_family() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("no CJK font: scripts/test.sh installs fonts-noto-cjk")
+        pytest.skip("no CJK font installed (Debian: apt-get install fonts-noto-cjk)")
+
+
+def missing_glyphs(fig):
+    """matplotlib's "Glyph ... missing from font(s)" warnings while the figure is rendered to PNG."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.savefig(io.BytesIO(), format="png", dpi=40)
+    return [str(w.message) for w in caught if "missing from font" in str(w.message)]
+
+
+def figure_texts(fig):
+    """Every visible text of the (drawn) figure."""
+    return [text.get_text() for text in fig.findobj(Text) if text.get_visible() and text.get_text().strip()]
+
+
+TEST_NAMES = {"paper", "authors", "blog", "block", "half"}  # the variants and blocks this file names
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def test_every_figure_in_chinese_has_all_its_glyphs_and_no_english_words(traced):
+    from test_i18n import english_words
+
+    require_cjk_font()
+    block, t = traced
+    with i18n.use("zh"):
+        figures = every_figure(block, t) | figures_of_the_pages(t)
+    for name, fig in figures.items():
+        assert missing_glyphs(fig) == [], name
+        texts = figure_texts(fig)
+        assert any(CJK.search(text) for text in texts), (name, texts)
+        english = {text: words for text in texts if (words := english_words(text) - TEST_NAMES)}
+        assert not english, (name, english)
+
+
+def test_english_figures_keep_their_words_and_fonts(traced):
+    block, t = traced
+    fig = plots.spatial_mask(t.spatial_logits, t.spatial_mask)
+    assert fig.get_suptitle() == "Spatial attention Ms = σ(conv([AvgPool; MaxPool]))"
+    assert all(text.get_fontfamily() == matplotlib.rcParams["font.family"] for text in fig.findobj(Text))
+
+
+def test_a_described_figure_is_drawn_in_the_language_it_was_described_in(traced):
+    _, t = traced
+    with i18n.use("zh"):
+        described = plots.plot(plots.spatial_mask, t.spatial_logits, t.spatial_mask)
+    assert described.draw().get_suptitle() == "空间注意力 Ms = σ(卷积([AvgPool; MaxPool]))"
+
+
+def test_without_a_cjk_font_a_chinese_figure_is_drawn_after_one_warning(traced, monkeypatch):
+    from matplotlib import font_manager
+
+    _, t = traced
+    fonts.cjk_family.cache_clear()
+    monkeypatch.setattr(fonts, "CJK_FAMILIES", ("No Such CJK Font",))
+    monkeypatch.setattr(font_manager, "findSystemFonts", lambda **_: [])
+    try:
+        with pytest.warns(UserWarning, match="No CJK font found") as caught, i18n.use("zh"):
+            figures = [plots.spatial_mask(t.spatial_logits, t.spatial_mask) for _ in range(2)]
+        assert len([w for w in caught if "No CJK font" in str(w.message)]) == 1
+        assert all(CJK.search(fig.get_suptitle()) for fig in figures)
+    finally:
+        fonts.cjk_family.cache_clear()
 
 
 def test_figure_to_png_returns_png_bytes_without_pyplot():

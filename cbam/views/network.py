@@ -169,7 +169,7 @@ def training_curves(history: Sequence[Mapping[str, float]]) -> Chart:
                                           {"field": "v", "type": "quantitative", "title": text("vn.value"), "format": ".4f"}]}},
         "resolve": {"scale": {"y": "independent"}},
     }
-    return Chart(spec, {"main": table}, plots.plot(plots.training_curves, list(history), title="Training loss and accuracy"))
+    return Chart(spec, {"main": table}, plots.plot(plots.training_curves, list(history), title=text("vn.curves.title")))
 
 
 def ablation_bars(rows: Sequence[Mapping[str, Any]], metric: str = "accuracy", reference: str = "reference") -> Chart:
