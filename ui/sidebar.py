@@ -199,7 +199,7 @@ def _model_select() -> tuple[str, zoo.ModelCard]:
     server = own_model.loaded()
     if server is not None and name == server.name:
         for note in server.notes:
-            sidebar.warning(note)
+            sidebar.warning(i18n.again(note))
     if state.weights_panel:
         weights_panel.show(state.weights_panel)
     if not cards[name].trained:
