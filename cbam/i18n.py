@@ -12,6 +12,10 @@ filled by ``t(key, name=value)`` with Python's format rules (``{value:.4f}``). B
 same keys with the same placeholders (tests/test_i18n.py). The current language lives in a ContextVar:
 the app sets it at the start of every script run (ui/sidebar.py), the library's views read it.
 English is the default; a key missing from a catalogue falls back to English, then to the key itself.
+
+What ``t`` returns is a ``Text``: a ``str`` that remembers its key and values, so that a message kept
+for later (an error in the session state, a cached error of the server's own model) can be worded
+again in the language of the run that shows it: ``again(message)``.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 
-__all__ = ["LANGUAGES", "DEFAULT", "t", "use", "set_language", "language", "catalogue", "placeholders"]
+__all__ = ["LANGUAGES", "DEFAULT", "t", "use", "set_language", "language", "catalogue", "placeholders", "Text", "again"]
 
 LANGUAGES = {"en": "English", "zh": "中文"}
 """The languages there is a catalogue for, and what the language select calls them."""
@@ -69,10 +73,39 @@ def use(lang: str) -> Iterator[str]:
         _current.reset(token)
 
 
-def t(key: str, /, **values) -> str:
+class Text(str):
+    """A worded text (what ``t`` returns): a ``str``, with the ``key`` and ``values`` it was worded from."""
+
+    key: str
+    values: dict
+
+    def __new__(cls, text: str, key: str, values: dict) -> Text:
+        made = super().__new__(cls, text)
+        made.key, made.values = key, values
+        return made
+
+
+def t(key: str, /, **values) -> Text:
     """The text of ``key`` in the current language, its ``{name}`` placeholders filled from ``values``.
     Without values the text is returned as it is (so literal braces need no escaping there)."""
     text = catalogue(language()).get(key)
     if text is None:
         text = catalogue(DEFAULT).get(key, key)
-    return text.format(**values) if values else text
+    return Text(text.format(**values) if values else text, key, values)
+
+
+def _worded(value: object) -> Text | None:
+    """The ``Text`` that ``value`` is, or that an exception was raised with; else None."""
+    if isinstance(value, BaseException) and len(value.args) == 1:
+        value = value.args[0]
+    return value if isinstance(value, Text) else None
+
+
+def again(message: object) -> str:
+    """``message`` in the current language: a ``Text`` (or an exception raised with one) worded again
+    from its key, its values that are ``Text`` too; anything else as ``str(message)``."""
+    text = _worded(message)
+    if text is None:
+        return str(message)
+    return t(text.key, **{name: again(value) if _worded(value) is not None else value
+                          for name, value in text.values.items()})

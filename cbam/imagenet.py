@@ -65,6 +65,7 @@ from tqdm.auto import tqdm
 from . import checkpoints, models
 from .checkpoints import CheckpointError
 from .compat import convert_state_dict
+from .i18n import t
 
 __all__ = [
     "WeightsSource",
@@ -257,7 +258,7 @@ def _make_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise WeightsError(f"cannot create the folder {folder} for the weights: {error}") from None
+        raise WeightsError(t("dl.folder", folder=folder, error=error)) from None
 
 
 def _save_stream(
@@ -280,7 +281,7 @@ def _save_stream(
     try:
         handle = tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part", delete=False)
     except OSError as error:
-        raise WeightsError(f"cannot write in {dest.parent}: {error}") from None
+        raise WeightsError(t("dl.cannot_write", folder=dest.parent, error=error)) from None
     temporary = Path(handle.name)
     try:
         digest = hashlib.sha1()
@@ -292,31 +293,24 @@ def _save_stream(
                 try:
                     chunk = read(CHUNK_BYTES)
                 except _READ_ERRORS as error:
-                    raise WeightsError(
-                        f"reading {what} failed after {_mib(done)}: {_reason(error)}. Nothing was saved; try again."
-                    ) from None
+                    raise WeightsError(t("dl.read_failed", what=what, done=_mib(done), reason=_reason(error))) from None
                 if not chunk:
                     break
                 done += len(chunk)
                 if done > max_bytes:
-                    raise WeightsError(f"{what} is larger than the limit of {_mib(max_bytes)}; refused")
+                    raise WeightsError(t("dl.larger", what=what, limit=_mib(max_bytes)))
                 digest.update(chunk)
                 handle.write(chunk)
                 if progress is not None:
                     progress(done, total)
         if total is not None and done != total:
-            raise WeightsError(
-                f"{what} was cut short: {done:,} of {total:,} bytes arrived. Nothing was saved; try again."
-            )
+            raise WeightsError(t("dl.cut_short", what=what, done=done, total=total))
         if expected_sha1 is not None and digest.hexdigest() != expected_sha1.lower():
-            raise WeightsError(
-                f"{what} has the wrong checksum (SHA-1 {digest.hexdigest()}, expected {expected_sha1.lower()}): "
-                "it is corrupt or not the published file, so it was deleted"
-            )
+            raise WeightsError(t("dl.checksum", what=what, got=digest.hexdigest(), expected=expected_sha1.lower()))
         os.replace(temporary, dest)
     except OSError as error:  # writing failed: disk full, permissions (reading errors are WeightsErrors)
         temporary.unlink(missing_ok=True)
-        raise WeightsError(f"could not save {what} to {dest}: {error}") from None
+        raise WeightsError(t("dl.save_failed", what=what, dest=dest, error=error)) from None
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
@@ -367,19 +361,19 @@ def download(
     try:
         response = _open_url(url, timeout)
     except urllib.error.HTTPError as error:
-        raise WeightsError(f"the server refused the download of {url}: HTTP {error.code} {error.reason}") from None
+        raise WeightsError(t("dl.refused", url=url, code=error.code, reason=error.reason)) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         host = urllib.parse.urlsplit(url).hostname or url
-        raise OfflineError(f"could not connect to {host}: {_reason(error)}") from None
+        raise OfflineError(t("dl.connect", host=host, reason=_reason(error))) from None
 
     with response:
         total = _content_length(response)
         if total is not None and total > max_bytes:
-            raise WeightsError(f"the download of {url} is {_mib(total)}, over the limit of {_mib(max_bytes)}; refused")
+            raise WeightsError(t("dl.over_limit", url=url, size=_mib(total), limit=_mib(max_bytes)))
         return _save_stream(
             response.read,
             dest,
-            what=f"the download of {url}",
+            what=t("dl.the_download", url=url),
             total=total,
             expected_sha1=expected_sha1,
             max_bytes=max_bytes,
@@ -397,41 +391,32 @@ def _unzip_member(archive: Path, member: str, dest: Path, *, expected_sha1: str,
             try:
                 info = zipped.getinfo(member)
             except KeyError:
-                names = ", ".join(zipped.namelist()[:5]) or "nothing"
-                raise WeightsError(f"the downloaded archive does not hold {member} (it holds {names})") from None
+                names = ", ".join(zipped.namelist()[:5]) or t("dl.nothing")
+                raise WeightsError(t("dl.no_member", member=member, names=names)) from None
             if info.file_size > max_bytes:
-                raise WeightsError(
-                    f"{member} in the downloaded archive is {_mib(info.file_size)}, over the limit of "
-                    f"{_mib(max_bytes)}; refused"
-                )
+                raise WeightsError(t("dl.member_too_large", member=member, size=_mib(info.file_size),
+                                     limit=_mib(max_bytes)))
             with zipped.open(info) as packed:
                 return _save_stream(
                     packed.read,
                     dest,
-                    what=f"{member} (unzipped)",
+                    what=t("dl.unzipped", member=member),
                     total=info.file_size,
                     expected_sha1=expected_sha1,
                     max_bytes=max_bytes,
                     progress=None,
                 )
     except zipfile.BadZipFile as error:
-        raise WeightsError(f"the download is not a readable zip archive ({error}); nothing was saved") from None
+        raise WeightsError(t("dl.bad_zip", error=error)) from None
 
 
-def _offline_message(source: WeightsSource, reason: str, *, tried: bool = True) -> str:
+def _offline_message(source: WeightsSource, reason: object, *, tried: bool = True) -> str:
     """The explanation of an ``OfflineError``: what happened, and how to get the weights by hand."""
-    if tried:
-        what = f"CBAM Lab could not reach the pytorchcv model store to download the ImageNet weights ({reason})."
-    else:
-        what = f"CBAM Lab has no ImageNet weights file and {reason}."
+    what = t("dl.unreachable", reason=reason) if tried else t("dl.no_file_and", reason=reason)
     archive = ".zip" if source.archive == "zip" else ""
-    unzip = ", unzip it" if source.archive == "zip" else ""
-    return (
-        f"{what} The bundled models still work. To use ImageNet weights offline, download "
-        f"{source.file_name}{archive} from {source.url} on a machine with internet{unzip} and set "
-        f"{ENV_VAR}=/path/to/{source.file_name} or upload it in the app. The authors' checkpoint "
-        f"({AUTHORS_FILE_NAME}, linked from github.com/Jongchan/attention-module) works the same way."
-    )
+    unzip = t("dl.unzip_it") if source.archive == "zip" else ""
+    return t("dl.offline", what=what, file=source.file_name, archive=archive, url=source.url, unzip=unzip,
+             env=ENV_VAR, authors=AUTHORS_FILE_NAME)
 
 
 def download_weights(
@@ -475,7 +460,7 @@ def download_weights(
         else:
             raise ValueError(f"unknown archive kind {source.archive!r}; expected 'zip' or None")
     except OfflineError as error:
-        raise OfflineError(_offline_message(source, str(error))) from None
+        raise OfflineError(_offline_message(source, error)) from None
     _remember_verified(dest)
     return dest
 
@@ -571,16 +556,14 @@ def _configured_path(local_path: str | os.PathLike | None) -> Path | None:
     if local_path is not None:
         path = Path(local_path).expanduser()
         if not path.is_file():
-            raise WeightsError(f"no ImageNet weights file at {path}")
+            raise WeightsError(t("dl.no_weights_at", path=path))
         return path
     value = os.environ.get(ENV_VAR, "").strip()
     if value:
         path = Path(value).expanduser()
         if not path.is_file():
-            raise WeightsError(
-                f"{ENV_VAR} is set to {value!r}, but there is no file there. Point it to pytorchcv's "
-                f"{PYTORCHCV_FILE_NAME} or the authors' {AUTHORS_FILE_NAME}, or unset it to use the download."
-            )
+            raise WeightsError(t("dl.env_missing", env=ENV_VAR, value=repr(value), file=PYTORCHCV_FILE_NAME,
+                                 authors=AUTHORS_FILE_NAME))
         return path
     return None
 
@@ -610,10 +593,10 @@ def weights_file(
     note = ""
     if cached.is_file():  # present but corrupt: never trusted, never kept
         cached.unlink(missing_ok=True)
-        note = f" (the cached {cached.name} was corrupt, its checksum did not match, so it was deleted)"
+        note = t("dl.corrupt_cache", name=cached.name)
 
     if not allow_download:
-        raise OfflineError(_offline_message(source, "downloading is turned off" + note, tried=False))
+        raise OfflineError(_offline_message(source, t("dl.turned_off", note=note), tried=False))
     return download_weights(source, progress=progress, timeout=timeout)
 
 
@@ -642,15 +625,14 @@ def _inner_weights_bytes(source: Path | bytes, max_bytes: int) -> bytes | None:
             if len(infos) != 1 or not infos[0].filename.lower().endswith(_WEIGHTS_SUFFIXES):
                 return None
             if infos[0].file_size > max_bytes:
-                raise CheckpointError(
-                    f"{infos[0].filename} in the zip is {_mib(infos[0].file_size)}, over the limit of {_mib(max_bytes)}"
-                )
+                raise CheckpointError(t("dl.zip_member_too_large", name=infos[0].filename,
+                                         size=_mib(infos[0].file_size), limit=_mib(max_bytes)))
             with zipped.open(infos[0]) as member:
                 data = member.read(max_bytes + 1)
     except (zipfile.BadZipFile, EOFError, OSError) as error:
-        raise CheckpointError(f"the zip archive cannot be read: {error}") from None
+        raise CheckpointError(t("dl.zip_unreadable", error=error)) from None
     if len(data) > max_bytes:
-        raise CheckpointError(f"the file in the zip is over the limit of {_mib(max_bytes)}")
+        raise CheckpointError(t("dl.zip_over_limit", limit=_mib(max_bytes)))
     return data
 
 
@@ -676,14 +658,8 @@ def detect_format(state_dict: Mapping[str, torch.Tensor]) -> str:
         return "timm"
     shown = ", ".join(list(state_dict)[:3])
     if any(key.startswith("layer1.") for key in keys):
-        raise CheckpointError(
-            f"these are the weights of a ResNet without CBAM blocks (keys such as {shown}), not of CBAM-ResNet-50"
-        )
-    raise CheckpointError(
-        f"these are not CBAM-ResNet weights: keys such as {shown} are neither pytorchcv's "
-        "(features.stage1.unit1..., output.weight), the authors' (module.layer1.0.cbam.ChannelGate...) "
-        "nor timm's (layer1.0.se.channel.fc1...)"
-    )
+        raise CheckpointError(t("dl.plain_resnet", keys=shown))
+    raise CheckpointError(t("dl.not_cbam_resnet", keys=shown))
 
 
 def _to_our_layout(loaded: Mapping, name: str) -> dict[str, torch.Tensor]:
@@ -695,7 +671,7 @@ def _to_our_layout(loaded: Mapping, name: str) -> dict[str, torch.Tensor]:
     try:
         return convert_state_dict(state_dict, layout)
     except ValueError as error:
-        raise CheckpointError(f"{name} cannot be used as CBAM-ResNet weights: {error}") from None
+        raise CheckpointError(t("dl.unusable", name=name, error=error)) from None
 
 
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -756,10 +732,10 @@ def from_uploaded_bytes(data: bytes | bytearray | memoryview | BinaryIO) -> dict
         data = data.read(max_bytes + 1)
     raw = bytes(data)
     if len(raw) > max_bytes:
-        raise CheckpointError(f"the uploaded file is over the limit of {_mib(max_bytes)}")
+        raise CheckpointError(t("dl.upload_over_limit", limit=_mib(max_bytes)))
     inner = _inner_weights_bytes(raw, max_bytes)
     loaded = checkpoints.load(raw if inner is None else inner, max_bytes=max_bytes)
-    return _to_our_layout(loaded, "the uploaded file")
+    return _to_our_layout(loaded, t("ckpt.uploaded_file"))
 
 
 def build_imagenet_model(state_dict: Mapping[str, torch.Tensor]) -> nn.Module:

@@ -49,11 +49,15 @@ LAYOUTS: dict[str, str] = {
 
 
 class ModelCodeError(ValueError):
-    """The user's network could not be built; the message (one line) says why, ``kind`` which case."""
+    """The user's network could not be built; the message (one line) says why, ``kind`` which case.
+    ``args[0]`` is the message as worded (a ``cbam.i18n.Text``: ``i18n.again`` words it anew)."""
 
     def __init__(self, kind: str, message: str) -> None:
-        super().__init__(one_line(message))
+        super().__init__(message)
         self.kind = kind
+
+    def __str__(self) -> str:
+        return one_line(self.args[0])
 
 
 def one_line(message: object) -> str:
@@ -67,7 +71,7 @@ def parse_spec(spec: str) -> tuple[Path, str]:
     """``"models/net.py:build"`` → (Path("models/net.py"), "build"). The last ':' separates them."""
     path, colon, function = str(spec).rpartition(":")
     if not colon or not path or not function.isidentifier():
-        raise ModelCodeError("spec", f"--model-code needs FILE.py:FUNCTION (e.g. models/net.py:build), got {spec!r}")
+        raise ModelCodeError("spec", t("uc.spec", spec=repr(spec)))
     return Path(path).expanduser(), function
 
 
@@ -85,7 +89,7 @@ def load_model_code(spec: str) -> nn.Module:
     """
     path, function = parse_spec(spec)
     if not path.is_file():
-        raise ModelCodeError("missing file", f"no such file: {path} (from --model-code {spec})")
+        raise ModelCodeError("missing file", t("uc.missing_file", path=path, spec=spec))
     digest = sha1(str(path.resolve()).encode()).hexdigest()[:8]
     stem = re.sub(r"\W", "_", path.stem)
     name = f"cbam_usercode_{stem}_{digest}"
@@ -101,27 +105,29 @@ def load_model_code(spec: str) -> nn.Module:
             module_spec.loader.exec_module(module)
         except (Exception, SystemExit) as error:  # noqa: BLE001 - whatever the file does, it is one case
             sys.modules.pop(name, None)
-            raise ModelCodeError("import", f"importing {path} failed: {_first_line(error)}") from None
+            raise ModelCodeError("import", t("uc.import", path=path, error=_first_line(error))) from None
         build = getattr(module, function, None)
         if not callable(build):
             defined = sorted(k for k, v in vars(module).items() if callable(v) and not k.startswith("_")
                              and getattr(v, "__module__", None) == name)
-            raise ModelCodeError("missing function", f"{path} defines no function {function!r}"
-                                 + (f"; it defines {', '.join(defined)}" if defined else ""))
+            defines = t("uc.defines", names=", ".join(defined)) if defined else ""
+            raise ModelCodeError("missing function", t("uc.no_function", path=path, function=repr(function),
+                                                       defines=defines))
         try:
             model = build()
         except (Exception, SystemExit) as error:  # noqa: BLE001
-            raise ModelCodeError("function raised", f"{function}() in {path} raised {_first_line(error)}") from None
+            raise ModelCodeError("function raised", t("uc.raised", function=function, path=path,
+                                                       error=_first_line(error))) from None
     finally:
         if folder in sys.path:
             sys.path.remove(folder)
     if not isinstance(model, nn.Module):
-        raise ModelCodeError("not a module", f"{function}() in {path} returned a {type(model).__name__}, "
-                             "not a torch.nn.Module")
+        raise ModelCodeError("not a module", t("uc.not_module", function=function, path=path,
+                                               kind=type(model).__name__))
     return model
 
 
-def load_weights(model: nn.Module, weights: str | Path | Mapping, *, what: str = "the network") -> nn.Module:
+def load_weights(model: nn.Module, weights: str | Path | Mapping, *, what: str | None = None) -> nn.Module:
     """Load a weights file (or a loaded state dict) into ``model`` strictly.
 
     When the keys do not fit and the file is a CBAM-ResNet in another layout (the authors',
@@ -132,7 +138,7 @@ def load_weights(model: nn.Module, weights: str | Path | Mapping, *, what: str =
         loaded = weights if isinstance(weights, Mapping) else checkpoints.load(weights)
         state = checkpoints.extract_state_dict(loaded)
     except CheckpointError as error:
-        raise ModelCodeError("weights", f"the weights cannot be read: {error}") from None
+        raise ModelCodeError("weights", t("uc.weights_unreadable", error=error)) from None
     try:
         return checkpoints.load_into(model, state)
     except CheckpointError as error:
@@ -145,7 +151,8 @@ def load_weights(model: nn.Module, weights: str | Path | Mapping, *, what: str =
         )
         return checkpoints.load_into(model, converted)
     except (CheckpointError, ValueError):
-        raise ModelCodeError("weights", f"the weights do not fit {what}: {mismatch}") from None
+        raise ModelCodeError("weights", t("uc.weights_misfit", what=what or t("uc.the_network"),
+                                          mismatch=mismatch)) from None
 
 
 def network_from_code(
@@ -170,15 +177,13 @@ def network_from_code(
     model = load_model_code(spec)
     path, function = parse_spec(spec)
     if weights is not None:
-        load_weights(model, weights, what=f"the network of {spec}")
+        load_weights(model, weights, what=t("uc.network_of", spec=spec))
     try:
         adopted = adopt(model)
     except AdoptError as error:
-        raise ModelCodeError("adopt", f"the CBAM blocks of {spec} could not be adopted: {error}") from None
+        raise ModelCodeError("adopt", t("uc.adopt", spec=spec, error=error)) from None
     if not adopted:
-        raise ModelCodeError("no cbam", f"the network of {spec} has no CBAM block: none of its modules is a "
-                             "cbam.CBAM or a CBAM block that cbam.adopt recognises (blog, authors', timm, "
-                             "pytorchcv, tutorial)")
+        raise ModelCodeError("no cbam", t("uc.no_cbam", spec=spec))
     source = f"weights from {weights}" if isinstance(weights, (str, Path)) else (
         "the weights given" if weights is not None else f"the weights {function}() gave it")
     card = ModelCard(

@@ -293,3 +293,24 @@ def test_the_ratio_slider_offers_one_r_per_hidden_width_including_the_blocks_own
         widths = [hidden_width(channels, r) for r in ratios]
         assert own in ratios and len(set(widths)) == len(widths), (channels, own, ratios)
         assert widths == sorted(widths, reverse=True) and widths[0] == channels and widths[-1] == 1
+
+
+@pytest.mark.parametrize("spec", ["nowhere.py:build", "my_net.py:buld", "my_net.py:plain"],
+                         ids=["missing file", "missing function", "no CBAM"])
+def test_in_chinese_a_failure_of_your_model_reads_in_chinese(networks, monkeypatch, spec):
+    import re
+
+    from test_i18n import english_words
+
+    monkeypatch.chdir(networks.parent)  # a short path: tmp_path's own words are English
+    command_line(monkeypatch)
+    at = AppTest.from_file(str(APP), default_timeout=240)
+    at.query_params["lang"] = "zh"
+    at.run()
+    command_line(monkeypatch, "--model-code", spec)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and re.search(r"[\u4e00-\u9fff]", errors[0]), errors
+    assert not english_words(errors[0]), (english_words(errors[0]), errors[0])
+    assert own_model.problem().startswith("Your model (--model-code) was not loaded: ")  # the server's log: English

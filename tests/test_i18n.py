@@ -172,3 +172,14 @@ def test_the_library_errors_a_user_reads_follow_the_language():
     for error in (weights.value, image.value):
         assert re.search(r"[\u4e00-\u9fff]", str(error)), str(error)
         assert english_words(str(error)) <= {"pickle"}, str(error)  # the format's name
+
+
+def test_an_upload_error_follows_a_switch_to_chinese():
+    from test_app import app_with_link, upload
+
+    at = upload(app_with_link(), "notes.png", b"%PDF-1.7\n" + b"\x00" * 64)
+    assert [e.value for e in at.error] and "PDF" in at.error[0].value and not re.search(r"[\u4e00-\u9fff]", at.error[0].value)
+    at.selectbox(key="w.lang").set_value("zh").run()
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "notes.png" in errors[0] and "PDF" in errors[0], errors
+    assert re.search(r"[\u4e00-\u9fff]", errors[0]) and not english_words(errors[0]), errors

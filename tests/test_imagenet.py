@@ -666,3 +666,35 @@ def test_the_class_names_are_torchvisions_list():
     from torchvision.models import ResNet50_Weights
 
     assert IMAGENET_CLASSES == tuple(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+# --------------------------------------------------------------------------------------------
+# In Chinese
+# --------------------------------------------------------------------------------------------
+
+
+def _assert_chinese(message: str) -> None:
+    import re
+
+    from test_i18n import english_words
+
+    assert re.search(r"[\u4e00-\u9fff]", message), message
+    assert not english_words(message), (english_words(message), message)
+
+
+def test_in_chinese_the_download_errors_read_in_chinese(cache, tmp_path, monkeypatch):
+    from cbam import i18n
+
+    monkeypatch.setattr(imagenet, "_open_url", lambda *args: pytest.fail("nothing may be downloaded"))
+    raised = []
+    with i18n.use("zh"):
+        for call in (lambda: imagenet.imagenet_weights(allow_download=False),
+                     lambda: imagenet.imagenet_weights(local_path="nowhere.pth"),  # short: tmp_path has English words
+                     lambda: imagenet.from_uploaded_bytes(_saved({"conv1.weight": torch.zeros(1),
+                                                                  "layer1.0.conv1.weight": torch.zeros(1)})),
+                     lambda: imagenet.from_uploaded_bytes(_saved({"conv.weight": torch.zeros(1)}))):
+            with pytest.raises((WeightsError, CheckpointError)) as error:
+                call()
+            raised.append(error.value)
+            _assert_chinese(str(error.value))
+    assert "downloading is turned off" in i18n.again(raised[0])  # the same error, worded again in English

@@ -91,3 +91,22 @@ def test_what_is_not_a_cbam_resnet_of_a_known_depth_is_refused():
     shallow = {k: v for k, v in state.items() if not k.startswith("layer4.1.")}
     with pytest.raises(CheckpointError, match=r"\(2, 2, 2, 1\) basic blocks.*none of CBAM-ResNet-18"):
         model_from_weights(shallow)
+
+
+def test_in_chinese_the_model_code_errors_read_in_chinese(tmp_path, monkeypatch):
+    import re
+
+    from test_i18n import english_words
+
+    from cbam import i18n, usercode
+
+    monkeypatch.chdir(tmp_path)  # short paths: tmp_path's own words are English
+    (tmp_path / "net.py").write_text("from torch import nn\n\ndef plain():\n    return nn.Linear(2, 2)\n\n"
+                                     "def number():\n    return 3\n")
+    with i18n.use("zh"):
+        for spec in ("no-colon", "nowhere.py:build", "net.py:buld", "net.py:number", "net.py:plain"):
+            with pytest.raises(usercode.ModelCodeError) as error:
+                usercode.network_from_code(spec)
+            message = str(error.value)
+            assert re.search(r"[\u4e00-\u9fff]", message) and not english_words(message), message
+    assert i18n.again(error.value).startswith("the network of net.py:plain has no CBAM block")

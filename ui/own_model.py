@@ -73,13 +73,15 @@ class Options:
 
 @dataclass(frozen=True)
 class OwnModel:
-    """The network the options built, or why not (``error``: one line, naming the case)."""
+    """The network the options built, or why not (``error``: one line in English, naming the case;
+    ``failure``: the ``ModelCodeError`` itself, worded again in a session's language by ``describe_current``)."""
 
     options: Options
     model: nn.Module | None = None
     card: zoo.ModelCard | None = None
     error: str | None = None
-    notes: tuple[str, ...] = ()  # cbam.adopt's warnings: CBAM-like modules left as they are
+    failure: usercode.ModelCodeError | None = None
+    notes: tuple[str, ...] = ()  # cbam.adopt's warnings (as worded: i18n.again): CBAM-like modules left as they are
 
     @property
     def name(self) -> str:
@@ -107,11 +109,11 @@ def parse(args: list[str]) -> Options | None:
         return None
     parsed = parser().parse_args(args)
     if parsed.model_code is None:
-        raise usercode.ModelCodeError("command line", "--weights, --input-size, --mean and --std need --model-code")
+        raise usercode.ModelCodeError("command line", t("uc.needs_model_code"))
     if not 8 <= parsed.input_size <= 1024:
-        raise usercode.ModelCodeError("command line", f"--input-size must be 8 to 1024 pixels, got {parsed.input_size}")
+        raise usercode.ModelCodeError("command line", t("uc.input_size", size=parsed.input_size))
     if any(s <= 0 for s in parsed.std):
-        raise usercode.ModelCodeError("command line", f"--std must be positive, got {parsed.std}")
+        raise usercode.ModelCodeError("command line", t("uc.std", std=parsed.std))
     return Options(parsed.model_code, parsed.weights, parsed.input_size, tuple(parsed.mean), tuple(parsed.std))
 
 
@@ -132,17 +134,21 @@ def _outputs(model: nn.Module, options: Options) -> int:
             out = model(x)
     except Exception as error:  # noqa: BLE001 - the user's forward: whatever it raises is this case
         size = options.input_size
-        raise usercode.ModelCodeError(
-            "forward", f"on a 1×3×{size}×{size} image it raised {first_line(error)} (is --input-size right?)") from None
+        raise usercode.ModelCodeError("forward", t("uc.forward", size=size, error=first_line(error))) from None
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != 1:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise usercode.ModelCodeError("output", f"it returns {shape}, not class scores of shape (1, classes)")
+        raise usercode.ModelCodeError("output", t("uc.output", shape=shape))
     return int(out.shape[1])
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading your model…")
 def _load(options: tuple) -> OwnModel:
     opts = Options(*options)
+    with i18n.use("en"):  # shared by every session: kept in English, worded again for each (describe_current)
+        return _build(opts)
+
+
+def _build(opts: Options) -> OwnModel:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", AdoptWarning)
@@ -150,8 +156,8 @@ def _load(options: tuple) -> OwnModel:
                                                          mean=opts.mean, std=opts.std)
         classes = _outputs(model, opts)
     except usercode.ModelCodeError as error:
-        return OwnModel(opts, error=describe(error))
-    notes = tuple(str(w.message) for w in caught if issubclass(w.category, AdoptWarning))
+        return OwnModel(opts, error=describe(error), failure=error)
+    notes = tuple(w.message.args[0] for w in caught if issubclass(w.category, AdoptWarning))
     card = dataclasses.replace(
         card, name=opts.name, title=f"Your model: {card.title}",
         class_names=card.class_names if len(card.class_names) == classes else (),  # unknown: shown as indices
@@ -167,24 +173,30 @@ def first_line(error: BaseException) -> str:
 
 def describe(error: usercode.ModelCodeError) -> str:
     """One line: which case it is, and why (in English: the server's log and the tests read it)."""
-    case = CASES.get(error.kind, error.kind)
-    if error.kind == "weights" and "cannot be read" in str(error):
-        case = "weights file not readable"
-    return f"Your model (--model-code) was not loaded: {case} — {error}"
+    with i18n.use("en"):
+        case = CASES.get(error.kind, error.kind)
+        if _case_key(error) == "unreadable":
+            case = "weights file not readable"
+        return f"Your model (--model-code) was not loaded: {case} — {usercode.one_line(i18n.again(error))}"
+
+
+def _case_key(error: usercode.ModelCodeError) -> str:
+    """The catalogue key of the case (``own.case.<key>``)."""
+    text = error.args[0]
+    return "unreadable" if error.kind == "weights" and getattr(text, "key", "") == "uc.weights_unreadable" else error.kind
 
 
 def describe_current() -> str | None:
-    """Why the own model was not built, in the current language (the case in words; the reason, which
-    comes from the user's code or PyTorch, as it is)."""
+    """Why the own model was not built, in the current language: the case and the reason worded again
+    (``i18n.again``; what the user's code or PyTorch said stays as it is)."""
     own = current()
     if own is None or own.error is None:
         return None
-    if i18n.language() == "en":
+    if i18n.language() == "en" or own.failure is None:
         return own.error
-    prefix = "Your model (--model-code) was not loaded: "
-    case, _, reason = own.error[len(prefix):].partition(" — ")
-    key = next((k for k, v in CASES.items() if v == case), "unreadable" if case == "weights file not readable" else None)
-    return t("own.failed", case=t(f"own.case.{key}") if key else case, error=reason)
+    key = _case_key(own.failure)
+    case = t(f"own.case.{key}") if f"own.case.{key}" in i18n.catalogue("en") else own.failure.kind
+    return t("own.failed", case=case, error=usercode.one_line(i18n.again(own.failure)))
 
 
 def options() -> Options | None:
@@ -197,7 +209,7 @@ def current() -> OwnModel | None:
     try:
         opts = options()
     except usercode.ModelCodeError as error:
-        return OwnModel(Options(""), error=describe(error))
+        return OwnModel(Options(""), error=describe(error), failure=error)
     return None if opts is None else _load(dataclasses.astuple(opts))
 
 

@@ -90,7 +90,7 @@ def set_image(image_bytes: bytes, label: str) -> bool:
     try:
         cache.decode(image_bytes)
     except images.ImageError as error:
-        state.image_error = f"{label}: {error}"
+        state.image_error = t("sidebar.labelled_error", label=label, error=error)
         return False
     state.image_bytes, state.image_label, state.image_error = image_bytes, label, None
     state.image_key = hashlib.sha256(image_bytes).hexdigest()[:16]
@@ -114,9 +114,10 @@ def ensure_defaults() -> None:
 
 
 def show_image_error() -> None:
-    """Why the last file was refused, at the top of the page, until a good image replaces it."""
+    """Why the last file was refused, at the top of the page, until a good image replaces it: worded
+    again in the language of this run (``i18n.again``), so a language switch reaches it too."""
     if lab().image_error:
-        st.error(t("sidebar.image_error", error=lab().image_error), icon=":material/error:")
+        st.error(t("sidebar.image_error", error=i18n.again(lab().image_error)), icon=":material/error:")
 
 
 def _image_controls() -> None:
@@ -198,7 +199,7 @@ def _model_select() -> tuple[str, zoo.ModelCard]:
     server = own_model.loaded()
     if server is not None and name == server.name:
         for note in server.notes:
-            sidebar.warning(note)
+            sidebar.warning(i18n.again(note))
     if state.weights_panel:
         weights_panel.show(state.weights_panel)
     if not cards[name].trained:

@@ -26,7 +26,7 @@ class Lab:
     image_bytes: bytes = b""
     image_key: str = ""
     image_label: str = ""
-    image_error: str | None = None
+    image_error: str | None = None  # a cbam.i18n.Text: shown worded again in the current language
     source: str = "Sample image"  # "Sample image", "Upload", "Camera", or "Generated" (the Shapes page)
     sample: str = DEFAULT_SAMPLE
     upload_id: str | None = None

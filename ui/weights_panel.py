@@ -17,7 +17,7 @@ import dataclasses
 
 import streamlit as st
 
-from cbam import imagenet, usercode, zoo
+from cbam import i18n, imagenet, usercode, zoo
 from cbam.checkpoints import CheckpointError
 from cbam.i18n import t
 from ui import cache
@@ -44,7 +44,7 @@ def _download() -> None:
     try:
         imagenet.download_weights(progress=progress)
     except imagenet.WeightsError as error:
-        state.weights_error = str(error)
+        state.weights_error = t("wp.failed", error=error)
         bar.empty()
         return
     close()
@@ -58,8 +58,7 @@ def _adopt_upload(upload, input_size: int) -> None:
     try:
         network, card = usercode.model_from_weights(upload.getvalue())
     except (CheckpointError, ValueError, imagenet.WeightsError) as error:
-        reason = usercode.one_line(error).rstrip(".")
-        state.weights_error = t("wp.bad", name=upload.name, reason=reason)
+        state.weights_error = t("wp.bad", name=upload.name, reason=error)
         return
     name = cache.new_session_model_name()
     state.session_models[name] = (network, dataclasses.replace(card, name=name, title=f"{card.title}: {upload.name}",
@@ -107,4 +106,5 @@ def show(kind: str) -> None:
             close()
             st.rerun()
         if state.weights_error:
-            error_slot.error(state.weights_error, icon=":material/error:")
+            # worded again in this run's language, so a language switch reaches it too
+            error_slot.error(usercode.one_line(i18n.again(state.weights_error)), icon=":material/error:")
