@@ -183,3 +183,17 @@ def test_an_upload_error_follows_a_switch_to_chinese():
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "notes.png" in errors[0] and "PDF" in errors[0], errors
     assert re.search(r"[\u4e00-\u9fff]", errors[0]) and not english_words(errors[0]), errors
+
+
+# Names stay as they are: the samples' subjects and authors, products, and the file formats a refused upload is named by.
+NAMES = {
+    "Chelsea", "Eileen", "Collins", "DSCOVR", "Falcon", "Grace", "Hopper", "Walt", "Rachel", "Michetti", "Pikolo",
+    "Espresso", "scikit", "image", "Matplotlib", "NASA", "SpaceX", "osmr", "Python",
+    "Word", "Excel", "PowerPoint", "gzip", "Photoshop", "HEIC", "HEIF", "JPEG", "AVIF", "QuickTime", "HTML", "HTTP",
+}
+
+
+def test_no_chinese_catalogue_entry_has_english_words_even_where_no_page_test_reaches_it():
+    placeholder = re.compile(r"\{[^}]*\}")
+    found = {key: sorted(english_words(placeholder.sub(" ", text)) - NAMES) for key, text in i18n.catalogue("zh").items()}
+    assert not {key: words for key, words in found.items() if words}
