@@ -80,6 +80,7 @@ from itertools import product
 import torch
 from torch import nn
 
+from .i18n import Text, t
 from .modules import ARRANGEMENTS, CBAM, CHANNEL_POOLS, _record_of, hidden_width
 
 __all__ = ["adopt", "AdoptError", "AdoptWarning", "ChannelPiece", "SpatialPiece", "IMPLEMENTATIONS", "ATOL"]
@@ -104,11 +105,22 @@ IMPLEMENTATIONS: dict[str, str] = {
 
 
 class AdoptError(ValueError):
-    """A CBAM-like block could not be reproduced by ``cbam.CBAM``; nothing was changed."""
+    """A CBAM-like block could not be reproduced by ``cbam.CBAM``; nothing was changed.
+    ``args[0]`` is the message as worded (a ``cbam.i18n.Text``: ``i18n.again`` words it anew)."""
 
 
 class AdoptWarning(UserWarning):
-    """A module that looks like CBAM but matches no option of ``cbam.CBAM`` was left untouched."""
+    """A module that looks like CBAM but matches no option of ``cbam.CBAM`` was left untouched.
+    ``args[0]`` is the message as worded (a ``cbam.i18n.Text``: ``i18n.again`` words it anew)."""
+
+
+def _listed(texts: list[Text], key: str = "adopt.also") -> Text:
+    """Several texts as one that ``i18n.again`` can word anew: each pair joined by ``key``'s text
+    (``"{first}; {then}"``), the later ones nested in the earlier."""
+    listed = texts[-1]
+    for text in reversed(texts[:-1]):
+        listed = t(key, first=text, then=listed)
+    return listed
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,7 +181,7 @@ class SpatialPiece(_Piece):
 class _Unfit:
     """Looks like a part of CBAM, but no option of cbam.CBAM has this: ``reason`` says what differs."""
 
-    reason: str
+    reason: Text
 
 
 @dataclass
@@ -216,22 +228,16 @@ def _channel_part(module: nn.Module) -> _Channel | _Unfit | None:
     if matrices[-1].shape[0] != channels or any(a.shape[0] != b.shape[1] for a, b in zip(matrices, matrices[1:])):
         return None
     if len(holders) == 1:
-        return _Unfit(
-            f"its channel gate is a single {type(holders[0]).__name__} ({channels} → {channels}) with no hidden "
-            "layer; cbam.CBAM's shared MLP has two layers, C → C/r → C"
-        )
+        return _Unfit(t("adopt.single_layer", layer=type(holders[0]).__name__, channels=channels))
     if len(holders) > 2:
         widths = " → ".join(str(w.shape[1]) for w in matrices) + f" → {channels}"
-        return _Unfit(f"its channel MLP has {len(holders)} layers ({widths}); cbam.CBAM's has two, C → C/r → C")
+        return _Unfit(t("adopt.many_layers", layers=len(holders), widths=widths))
     hidden = matrices[0].shape[0]
     if hidden == 0:
-        return _Unfit(f"its channel MLP has 0 hidden units (C = {channels} < r), so the module cannot run")
+        return _Unfit(t("adopt.no_hidden", channels=channels))
     ratio = channels // hidden
     if hidden_width(channels, ratio) != hidden:
-        return _Unfit(
-            f"its channel MLP has {hidden} hidden units for C = {channels}, and no reduction ratio r gives "
-            f"max(1, C // r) = {hidden}"
-        )
+        return _Unfit(t("adopt.odd_hidden", hidden=hidden, channels=channels))
     declared = getattr(module, "pool_types", None)
     pools = None
     if isinstance(declared, (list, tuple)) and declared and all(p in CHANNEL_POOLS for p in declared):
@@ -253,22 +259,21 @@ def _spatial_part(module: nn.Module) -> _Spatial | _Unfit | None:
     k = conv.kernel_size
     problems = []
     if conv.in_channels == 1:
-        problems.append("its spatial convolution takes one map (the channel mean and max summed, timm's 'light' "
-                        "variant); cbam.CBAM's takes the two maps [avg; max]")
+        problems.append(t("adopt.one_map"))
     if k[0] != k[1] or k[0] % 2 == 0:
-        problems.append(f"its spatial kernel is {k[0]}×{k[1]}; cbam.CBAM's is square and odd")
+        problems.append(t("adopt.kernel_shape", height=k[0], width=k[1]))
     elif conv.padding != (k[0] // 2, k[0] // 2):
-        problems.append(f"its spatial convolution pads by {conv.padding}; cbam.CBAM's pads by k // 2 = {k[0] // 2}")
+        problems.append(t("adopt.padding", padding=conv.padding, half=k[0] // 2))
     if conv.stride != (1, 1) or conv.dilation != (1, 1):
-        problems.append(f"its spatial convolution has stride {conv.stride} and dilation {conv.dilation}; cbam.CBAM's 1")
+        problems.append(t("adopt.stride", stride=conv.stride, dilation=conv.dilation))
     if conv.padding_mode not in ("zeros", "replicate"):
-        problems.append(f"its spatial convolution pads with {conv.padding_mode!r}; cbam.CBAM's with zeros or replicate")
+        problems.append(t("adopt.padding_mode", mode=repr(conv.padding_mode)))
     if conv.bias is not None:
-        problems.append("its spatial convolution has a bias; cbam.CBAM's has none")
+        problems.append(t("adopt.conv_bias"))
     if bn is not None and not (bn.affine and bn.track_running_stats):
-        problems.append("its spatial BatchNorm lacks a scale and shift or running statistics; cbam.CBAM's has both")
+        problems.append(t("adopt.bn_lacks"))
     if problems:
-        return _Unfit("; ".join(problems))
+        return _Unfit(_listed(problems))
     return _Spatial(conv, bn)
 
 
@@ -292,10 +297,11 @@ class _Found:
     def in_pieces(self) -> bool:
         return self.channel_attr is not None
 
-    def describe(self) -> str:
+    def describe(self) -> Text:
         if self.in_pieces:
-            return f"{self.name or '(the model)'} ({self.channel_attr} and {self.spatial_attr} of {type(self.module).__name__})"
-        return f"{self.name} ({type(self.module).__name__})"
+            return t("adopt.pieces", name=self.name or t("adopt.the_model"), channel=self.channel_attr,
+                     spatial=self.spatial_attr, cls=type(self.module).__name__)
+        return t("adopt.named", name=self.name, cls=type(self.module).__name__)
 
 
 def _joined(prefix: str, name: str) -> str:
@@ -309,10 +315,10 @@ def _free_name(module: nn.Module, wanted: str = "cbam") -> str:
     return name
 
 
-def _find(model: nn.Module) -> tuple[list[_Found], list[tuple[str, str]]]:
+def _find(model: nn.Module) -> tuple[list[_Found], list[tuple[Text, Text]]]:
     """The blocks to adopt, and the (name, reason) of CBAM-like modules that cannot be."""
     found: list[_Found] = []
-    unfit: list[tuple[str, str]] = []
+    unfit: list[tuple[Text, Text]] = []
     done: set[int] = set()  # modules inside a block already dealt with
     for name, module in model.named_modules():
         if id(module) in done:
@@ -333,12 +339,9 @@ def _find(model: nn.Module) -> tuple[list[_Found], list[tuple[str, str]]]:
         if whole and (len(spatial) == 1 or getattr(module, "no_spatial", False) is True):
             problems = [r.reason for _, _, r in channel + spatial if isinstance(r, _Unfit)]
             if problems:
-                unfit.append((f"{name} ({type(module).__name__})", "; ".join(problems)))
+                unfit.append((t("adopt.named", name=name, cls=type(module).__name__), _listed(problems)))
             elif not name:
-                raise AdoptError(
-                    f"the model itself is a CBAM block ({type(module).__name__}); adopt replaces the blocks inside "
-                    "a network: wrap it first, e.g. nn.Sequential(block)"
-                )
+                raise AdoptError(t("adopt.itself", cls=type(module).__name__))
             else:
                 found.append(_Found(name, module, channel[0][1], spatial[0][1] if spatial else None))
             done.update(id(m) for m in module.modules())
@@ -350,7 +353,8 @@ def _find(model: nn.Module) -> tuple[list[_Found], list[tuple[str, str]]]:
             problems = [r.reason for _, _, r in channel + spatial if isinstance(r, _Unfit)]
             if problems:
                 names = ", ".join(n for n, _, _ in channel + spatial)
-                unfit.append((f"{_joined(name, '{' + names + '}')} ({type(module).__name__})", "; ".join(problems)))
+                unfit.append((t("adopt.named", name=_joined(name, "{" + names + "}"), cls=type(module).__name__),
+                              _listed(problems)))
     return found, unfit
 
 
@@ -430,7 +434,7 @@ def _path_to(root: nn.Module, target: nn.Module) -> str:
 
 
 class _Failed(Exception):
-    pass
+    """A block's check failed; ``args[0]`` (a ``Text``) says why."""
 
 
 def _candidates(channel: _Channel, whole: bool, has_spatial: bool) -> list[_Options]:
@@ -440,11 +444,15 @@ def _candidates(channel: _Channel, whole: bool, has_spatial: bool) -> list[_Opti
     return [_Options(a, o, p) for p, o, a in product(pools, orders, arrangements)]
 
 
-def _run(module: nn.Module, x: torch.Tensor, what: str) -> torch.Tensor:
+def _run(module: nn.Module, x: torch.Tensor, part: str | None = None) -> torch.Tensor:
+    """``module(x)``; ``part``: the attribute it is of a block in pieces (None: the whole block)."""
     try:
         return module(x)
     except Exception as error:  # noqa: BLE001 - any failure means the same: it cannot be checked
-        raise _Failed(f"{what} raised {type(error).__name__} on a probe of shape {tuple(x.shape)}: {error}") from None
+        kind, shape = type(error).__name__, tuple(x.shape)
+        if part is None:
+            raise _Failed(t("adopt.block_raised", kind=kind, shape=shape, error=str(error))) from None
+        raise _Failed(t("adopt.part_raised", part=part, kind=kind, shape=shape, error=str(error))) from None
 
 
 def _copy(found: _Found, randomize: bool) -> tuple[object, nn.Module, nn.Module | None]:
@@ -487,7 +495,7 @@ def _miss(found: _Found, block: CBAM, options: _Options, theirs: object, x: torc
         pairs = [(ChannelPiece(block, options.returns[0])(x), _run(theirs[0], x, found.channel_attr)),
                  (SpatialPiece(block, options.returns[1])(x), _run(theirs[1], x, found.spatial_attr))]
     else:
-        pairs = [(block(x), _run(theirs, x, "the block"))]
+        pairs = [(block(x), _run(theirs, x))]
     worst = None
     for ours, reference in pairs:
         if _difference(ours, reference) is None:
@@ -512,18 +520,17 @@ def _replacement(found: _Found) -> tuple[CBAM, _Options]:
                 break
             closest = min(closest, miss)
         else:
-            raise _Failed(f"no option of cbam.CBAM reproduces its output (closest: max difference {closest:.3g} "
-                          f"on a probe of shape {tuple(x.shape)})")
+            raise _Failed(t("adopt.no_option", closest=closest, shape=tuple(x.shape)))
         real, channel, spatial = _copy(found, randomize=False)
         block = _build(*_parts_of(channel, spatial), options)
         miss = _miss(found, block, options, real, x)
         if miss is not None:
-            raise _Failed(f"with its own weights its output differs from cbam.CBAM's by up to {miss:.3g}")
+            raise _Failed(t("adopt.own_weights", miss=miss))
         return block, options
     except _Failed:
         raise
     except Exception as error:  # noqa: BLE001 - a block that cannot be copied or run cannot be checked
-        raise _Failed(f"it could not be checked: {type(error).__name__}: {error}") from None
+        raise _Failed(t("adopt.unchecked", kind=type(error).__name__, error=str(error))) from None
 
 
 def _implementation(found: _Found, block: CBAM) -> str:
@@ -607,23 +614,20 @@ def adopt(model: nn.Module, *, probe: torch.Tensor | None = None) -> dict[str, s
         raise TypeError(f"adopt() takes a torch.nn.Module, got {type(model).__name__}")
     found, unfit = _find(model)
     for name, reason in unfit:
-        warnings.warn(f"cbam.adopt left {name} untouched: it looks like CBAM, but {reason}", AdoptWarning, stacklevel=2)
+        warnings.warn(t("adopt.unfit", name=name, reason=reason), AdoptWarning, stacklevel=2)
 
     planned, failures = [], []
     for item in found:
         try:
             block, options = _replacement(item)
         except _Failed as error:
-            failures.append(f"{item.describe()}: {error}")
+            failures.append(t("adopt.failure", block=item.describe(), error=error.args[0]))
             continue
         owner = item.module if not item.in_pieces else item.channel
         device, dtype = _device_and_dtype(owner)
         planned.append((item, block.to(device=device, dtype=dtype).train(owner.training), options))
     if failures:
-        raise AdoptError(
-            f"cbam.adopt changed nothing: {len(failures)} CBAM-like block(s) could not be reproduced by cbam.CBAM: "
-            + " | ".join(failures)
-        )
+        raise AdoptError(t("adopt.failed", count=len(failures), failures=_listed(failures, "adopt.failures_also")))
 
     before = None
     if probe is not None and planned:
@@ -657,10 +661,6 @@ def adopt(model: nn.Module, *, probe: torch.Tensor | None = None) -> dict[str, s
                     delattr(parent, key)
                 else:
                     parent._modules[key] = old
-            raise AdoptError(
-                "cbam.adopt changed nothing: with the blocks replaced, the model's output on the probe differs "
-                "from before: some block computes otherwise on the model's own inputs than on the (2, C, 10, 13) "
-                "probe it was checked on"
-            )
+            raise AdoptError(t("adopt.probe_differs"))
     adopted = {id(block): _implementation(item, block) for item, block, _ in planned}
     return {name: adopted.get(id(m), "cbam") for name, m in model.named_modules() if isinstance(m, CBAM)}

@@ -7,6 +7,7 @@ statistics), so a wrong option (pool order, bias, arrangement) cannot go unnotic
 from __future__ import annotations
 
 import copy
+import re
 import warnings
 
 import pytest
@@ -18,9 +19,10 @@ from foreign_cbam import (
     TutorialSpatialAttention,
     randomize_,
 )
+from test_i18n import NAMES, english_words
 from torch import nn
 
-from cbam import CBAM, AdoptError, AdoptWarning, adopt, trace_all
+from cbam import CBAM, AdoptError, AdoptWarning, adopt, i18n, trace_all
 from cbam.adopt import ChannelPiece, SpatialPiece
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -251,3 +253,56 @@ def test_networks_without_cbam_give_an_empty_dict_and_no_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert adopt(torchvision.models.resnet18()) == {}
+
+
+# --------------------------------------------------------------------------------------------
+# In Chinese: the warnings and errors a researcher reads beside their own model
+# --------------------------------------------------------------------------------------------
+
+
+def _reads_chinese(message: str) -> bool:
+    """Chinese, and no English words besides the names tests/test_i18n.py allows (code in backticks)."""
+    return bool(re.search(r"[\u4e00-\u9fff]", message)) and not english_words(message) - NAMES
+
+
+class WideSpatialCBAM(BlogCBAM):
+    """The blog's block with a spatial convolution that has a bias and pads by reflection: no option fits."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels, 4, 7)
+        self.spatialattention.conv1 = nn.Conv2d(2, 1, 7, padding=3, padding_mode="reflect")
+
+
+def test_in_chinese_a_module_left_untouched_is_named_in_a_chinese_warning():
+    with i18n.use("zh"), pytest.warns(AdoptWarning) as caught:
+        assert adopt(nn.Sequential(SingleConvCBAM(16), WideSpatialCBAM(16))) == {}
+    messages = [str(w.message) for w in caught if issubclass(w.category, AdoptWarning)]
+    assert len(messages) == 2
+    for message in messages:
+        assert _reads_chinese(message), message
+    assert "`SingleConvCBAM`" in messages[0] and "16 → 16" in messages[0]
+
+
+def test_in_chinese_a_block_that_fails_its_check_stops_everything_with_a_chinese_error():
+    model = randomize_(nn.Sequential(BlogCBAM(16, 4), TanhGateCBAM(16, 4)), seed=12)
+    with i18n.use("zh"):
+        with pytest.raises(AdoptError) as error:
+            adopt(model)
+        assert _reads_chinese(str(error.value)), str(error.value)
+        with pytest.raises(AdoptError) as itself:
+            adopt(BlogCBAM(16, 4))
+        assert _reads_chinese(str(itself.value)), str(itself.value)
+    assert "`TanhGateCBAM`" in str(error.value)
+    assert i18n.again(error.value).startswith("cbam.adopt changed nothing: 1 CBAM-like block(s)")
+
+
+def test_a_warning_raised_in_english_reads_chinese_when_worded_again():
+    with pytest.warns(AdoptWarning) as caught:
+        adopt(nn.Sequential(WideSpatialCBAM(16)))
+    note = next(w.message.args[0] for w in caught if issubclass(w.category, AdoptWarning))
+    assert note.startswith("cbam.adopt left 0 (WideSpatialCBAM) untouched") and "has a bias" in note
+    with i18n.use("zh"):
+        again = i18n.again(note)
+    assert _reads_chinese(again), again
+    assert "偏置" in again and "`'reflect'`" in again
+    assert i18n.again(note) == note  # and English again in English
