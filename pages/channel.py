@@ -35,8 +35,9 @@ with left:
     show.chart(views.mlp_hidden, tr, key="mlp_hidden", download=False)
 with right:
     show.chart(views.mlp_outputs, tr, key="mlp")
-if explore.silent_mlp(tr):
-    st.info(t("pch.silent", hidden=hidden))
+with show.slot("silent"):
+    if explore.silent_mlp(tr):
+        st.info(t("pch.silent", hidden=hidden))
 
 st.header(t("pch.h4"))
 st.toggle(t("pch.sort"), **mirrored("sort"))
@@ -57,8 +58,9 @@ st.header(t("pch.h5"))
 if lab().compare is None or any(c >= C for c in lab().compare):
     lab().compare = default_compare
 chosen = st.multiselect(t("pch.compare"), list(range(C)), max_selections=6, **mirrored("compare"))
-if chosen:
-    show.chart(views.before_after, tr, chosen, key="before_after")
+with show.slot("before_after"):
+    if chosen:
+        show.chart(views.before_after, tr, chosen, key="before_after")
 
 st.header(t("pch.h6"))
 if lab().channel is None or not 0 <= lab().channel < C:

@@ -12,7 +12,7 @@ from cbam import data, imagenet, samples, zoo
 from cbam.explore import BlockChoice, TimedTrace
 from cbam.i18n import t
 from cbam.views import network
-from ui import cache, links, sidebar
+from ui import cache, links, show, sidebar
 from ui.sidebar import Current
 from ui.state import lab, mirrored
 
@@ -83,8 +83,9 @@ def block_page(title: str) -> tuple[Current, TimedTrace, BlockChoice]:
     except ValueError as error:
         st.error(t("page.cannot_trace", layer=state.layer, error=error), icon=":material/error:")
         st.stop()
-    fit_note(state)
-    show_block_notes(state, choice)
+    with show.slot("notes"):  # how many notes there are depends on r and k
+        fit_note(state)
+        show_block_notes(state, choice)
     return state, timed, choice
 
 

@@ -1,11 +1,14 @@
 """Placing views on a page: charts drawn by the browser, pictures as images, PNGs drawn on request.
 
-Each chart sits in a container with a key (``view.<key>``), and a row of charts in one too
-(``columns``). Streamlit's browser side keys an element without an id by its place among its
-siblings. Measured in Chromium: after a slider move, every chart without an id was thrown away
-and built again (a new canvas: the spec parsed, compiled and drawn), while the one chart with an
-id (a click selection) kept its Vega view and was only handed its new data. A keyed container has
-an id, so every chart in one now keeps its view (tests/test_browser.py checks the canvases).
+**Charts keep their Vega views across reruns.** Measured in Chromium: after a slider move, every
+chart without an element id was thrown away and built again (a new canvas: the spec parsed,
+compiled and drawn), while the one chart with an id (a click selection) was only handed its new
+data. So each chart sits in a keyed container (``view.<key>``), a row of charts in one too
+(``columns``). Streamlit's browser side places each element of a rerun at its index as it arrives:
+when the elements before a chart are fewer or more than in the last run (a note that appears with
+a new r), another element lands on the chart's old index first, and the chart is built again even
+so. Whatever a page shows only sometimes goes in a ``slot``, which is there on every run, so the
+views after it keep their indices (tests/test_browser.py checks the canvases).
 
 A view that cannot be drawn (``cbam.views.ViewError``: NaN, infinity, nothing to show) becomes an
 ``st.error`` in its place, and the rest of the page goes on.
@@ -50,6 +53,12 @@ def chart(view: Chart | Callable[..., Chart] | None, *args, key: str, download: 
             st.vega_lite_chart(spec, key=key, width=width)
         if download and view.png is not None:
             png_download(view.png, key)
+
+
+def slot(key: str):
+    """A keyed container that is on the page in every run, for what is shown only sometimes (notes,
+    optional views): the views after it keep their places, and so their Vega views."""
+    return st.container(key=f"slot.{key}")
 
 
 def columns(key: str, spec: int | list[int]) -> list:
