@@ -460,11 +460,11 @@ class Variant:
 # * pool-max: its last kernel's sum (the mask's uniform gain: 2.4 + 2.9 on the [avg; max] maps) had grown
 #   with nothing to hold it back (the next stage's BatchNorm and the head's LayerNorm undo a uniform gain),
 #   so on photos, whose last-stage features are stronger than shapes' (channel maximum 2.7–8.2 on the rocket
-#   and the clouds, 0.3–4.2 on shapes), every logit was 5–21 and the mask saturated at 1. Its spatial kernels get a weight decay of 0.5 (AdamW's decoupled decay, at the 5×
+#   and the clouds, 0.3–4.2 on three held-out shapes), every logit was 5–21 and the mask saturated at 1. Its spatial kernels get a weight decay of 0.5 (AdamW's decoupled decay, at the 5×
 #   spatial learning rate) instead of the recipe's 1e-4, which pulls back what the loss does not ask for.
 #   0.3 left seed 0's last mask at a range of 0.050 on a photo, 1 shrank seed 1's second kernel until its
-#   mask was flat on photos (0.030); 0.5 kept seeds 0 and 1 above 0.08 (seed 2, trained after the choice:
-#   see docs/ablations.md).
+#   mask was flat on photos (0.030); 0.5 gave seeds 0 and 1 smallest ranges of 0.080 and 0.090 (seed 2,
+#   trained after the choice: 0.106; see docs/ablations.md).
 VARIANTS: dict[str, Variant] = {
     "reference": Variant("reference", "CBAM (avg+max, k=7, channel→spatial, r=16)", {},
                          "CBAM net, the demo's network with the short ablation recipe (trained on cluttered shapes)"),

@@ -16,7 +16,8 @@ CBAM configuration, with the strided last stage), ``pool-avg``, ``pool-max``, ``
 ``arrangement-parallel``, ``ratio-4`` and ``ratio-8``. ``ablations.json`` holds the study's
 mean ± std over three seeds. Every CBAM model is trained with live attention (``cbam.train.LIVE_ATTENTION``:
 at least 4 hidden units per MLP, so the first blocks' r is 4 and 8, a non-negative W0 at the start, and
-spatial kernels learning 5× faster): no block's channel attention is dead and no mask flat on the
+the ablation rows' spatial kernels learning 5× faster; ``kernel-3``'s 35/3× and ``pool-max``'s with a weight
+decay of 0.5, see ``cbam.train.VARIANTS``): no block's channel attention is dead and no mask flat on the
 bundled samples or on held-out images (``tests/test_live_attention.py``).
 
 Weights are stored in float16 to keep the repository small (each model is about 0.6 MB, 6 MB in
