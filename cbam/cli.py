@@ -128,6 +128,8 @@ def _config_settings(config, settings: list[str]) -> dict:
             raise ValueError(f"--set takes FIELD=VALUE with a TrainConfig field, got {setting!r}; "
                              f"fields: {', '.join(types)}")
         kind = types[name]
+        if kind is type(None):  # an optional number left unset (spatial_weight_decay)
+            kind = float
         try:
             if kind is bool:
                 if text.lower() not in ("true", "false", "1", "0"):

@@ -16,7 +16,8 @@ CBAM configuration, with the strided last stage), ``pool-avg``, ``pool-max``, ``
 ``arrangement-parallel``, ``ratio-4`` and ``ratio-8``. ``ablations.json`` holds the study's
 mean ± std over three seeds. Every CBAM model is trained with live attention (``cbam.train.LIVE_ATTENTION``:
 at least 4 hidden units per MLP, so the first blocks' r is 4 and 8, a non-negative W0 at the start, and
-spatial kernels learning 5× faster): no block's channel attention is dead and no mask flat on the
+the ablation rows' spatial kernels learning 5× faster; ``kernel-3``'s 35/3× and ``pool-max``'s with a weight
+decay of 0.5, see ``cbam.train.VARIANTS``): no block's channel attention is dead and no mask flat on the
 bundled samples or on held-out images (``tests/test_live_attention.py``).
 
 Weights are stored in float16 to keep the repository small (each model is about 0.6 MB, 6 MB in
@@ -260,8 +261,10 @@ def load_model(name: str, device: str | torch.device = "cpu") -> tuple[nn.Module
 
 # Config fields that never make two models different networks.
 _BOOKKEEPING_FIELDS = {"preset", "device", "num_threads"}
-# Fields of the training recipe's length: the ablation variants were trained for fewer steps than the demo.
-_RECIPE_LENGTH_FIELDS = {"epochs", "steps_per_epoch"}
+# Fields of how a network was trained, not of the network: the ablation variants were trained for fewer
+# steps than the demo, and kernel-3's and pool-max's spatial kernels with their own learning-rate scale and
+# weight decay (docs/ablations.md, "Live attention in every block").
+_RECIPE_FIELDS = {"epochs", "steps_per_epoch", "spatial_lr_scale", "spatial_weight_decay", "spatial_init"}
 
 
 def find_variant(base_name: str, reduction_ratio: int, kernel_size: int) -> str | None:
@@ -269,7 +272,8 @@ def find_variant(base_name: str, reduction_ratio: int, kernel_size: int) -> str 
 
     A candidate must have the same network, data and seed as the base in every configuration field
     but ``reduction_ratio`` and ``kernel_size``. A candidate trained with exactly the base's recipe
-    wins; failing that, one that differs only in training length is returned. So
+    wins; failing that, one that differs only in how it was trained (its length, its spatial kernels'
+    learning-rate scale, weight decay or starting weights) is returned. So
     ``find_variant("reference", 4, 7)`` is ``"ratio-4"`` and ``find_variant("ratio-4", 16, 7)`` is
     ``"reference"``; ``find_variant("demo", 4, 7)`` is None: the demo's last stage has no stride,
     the ablation variants' has, so none of them is the demo's network with r or k changed (they were
@@ -291,7 +295,7 @@ def find_variant(base_name: str, reduction_ratio: int, kernel_size: int) -> str 
         if card.trained and card.config is not None and card.cbam_options is not None
         and (card.config["reduction_ratio"], card.config["kernel_size"]) == (reduction_ratio, kernel_size)
     ]
-    for ignore in (set(), _RECIPE_LENGTH_FIELDS):
+    for ignore in (set(), _RECIPE_FIELDS):
         for card in candidates:
             if rest(card.config, ignore) == rest(base.config, ignore):
                 return card.name

@@ -82,10 +82,11 @@ def test_train_set_overrides_any_config_field_with_its_type(tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["train", "--preset", "tiny", "--out", str(out), "--eval-samples", "0", "--no-progress",
                  "--threads", "1", "--set", "spatial_lr_scale=2.5", "--set", "min_hidden=2",
-                 "--set", "mlp_init=nonnegative", "--set", "widths=4,8,8,8"])
+                 "--set", "mlp_init=nonnegative", "--set", "widths=4,8,8,8", "--set", "spatial_weight_decay=0.5"])
     assert code == 0
     config = json.loads((out / "tiny.json").read_text())["config"]
     assert (config["spatial_lr_scale"], config["min_hidden"], config["mlp_init"]) == (2.5, 2, "nonnegative")
+    assert config["spatial_weight_decay"] == 0.5  # an optional field, unset by default: read as a number
     assert config["widths"] == [4, 8, 8, 8]
     capsys.readouterr()
     assert main(["train", "--preset", "tiny", "--out", str(out), "--set", "no_such_field=1"]) == 2

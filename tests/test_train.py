@@ -163,6 +163,22 @@ def test_spatial_lr_scale_scales_only_the_spatial_convolutions():
         assert moved_fast > 2 * moved
 
 
+def test_spatial_weight_decay_applies_only_to_the_spatial_convolutions():
+    from cbam.train import _param_groups
+
+    model = build_model(TINY)
+    spatial = {id(p) for _, block in cbam_blocks(model) for p in block.spatial_attention.parameters()}
+    others, kernels = _param_groups(model, TINY.replace(spatial_weight_decay=1.0))
+    assert {id(p) for p in kernels["params"]} == spatial and kernels["weight_decay"] == 1.0
+    assert "weight_decay" not in others  # the optimiser's own: the recipe's weight_decay
+    _, kernels = _param_groups(model, TINY)  # unset: the recipe's weight decay for the kernels too
+    assert kernels["weight_decay"] == TINY.weight_decay
+    assert PRESETS["pool-max"].spatial_weight_decay == 0.5 and PRESETS["reference"].spatial_weight_decay is None
+    # The 3×3 kernel learns faster than the 7×7 ones, by 7 / 3 (∝ 1 / √fan-in); every 7×7 row keeps 5.
+    assert PRESETS["kernel-3"].spatial_lr_scale == pytest.approx(5 * 7 / 3)
+    assert {PRESETS[name].spatial_lr_scale for name in VARIANTS if PRESETS[name].kernel_size == 7} == {5.0}
+
+
 def test_centre_surround_kernel_ignores_uniform_maps_and_favours_a_local_peak():
     from cbam import trace
 
