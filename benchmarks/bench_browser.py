@@ -12,19 +12,14 @@ charts are drawn). The time reported ends at the last change. The browser shares
 with the server. The Start page has no chart and computes nothing: its row is what Streamlit's own
 page update costs in this browser on this machine, the floor under the other rows.
 
-``--pin`` gives the server one core and Chromium the other (``taskset``), as in a classroom, where
-each student's browser runs on the student's own machine and the server only computes.
-
 These are measurements, not tests: the machines are shared, so read one run's figures together.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,24 +75,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", nargs="+", choices=sorted(SLIDERS), default=["start", "channel", "spatial", "full"])
     parser.add_argument("--dwell", type=float, default=1.0, help="seconds of reading before the slider moves")
     parser.add_argument("--model", default="demo")
-    parser.add_argument("--pin", action="store_true", help="the server on core 0, Chromium on core 1")
     args = parser.parse_args(argv)
 
     results = {}
-    with running_app("bench_browser.log") as app, sync_playwright() as playwright, tempfile.TemporaryDirectory() as tmp:
-        executable = CHROMIUM
-        if args.pin:
-            os.sched_setaffinity(app.pid, {0})
-            executable = Path(tmp) / "chromium-on-core-1"
-            executable.write_text(f'#!/bin/sh\nexec taskset -c 1 "{CHROMIUM}" "$@"\n')
-            executable.chmod(0o755)
-        browser = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
+    with running_app("bench_browser.log") as app, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for name in args.pages:
             results[name] = slider_moves(browser, app.url, name, args.dwell, args.model)
         browser.close()
-    where = "server on core 0, Chromium on core 1" if args.pin else "server and Chromium sharing the cores"
-    print(f"One notch of the slider after {args.dwell:g} s of reading, model {args.model!r}, {len(SAMPLES)} images, "
-          f"{where} (ms from the key press until the page is idle; target ≤ 250):")
+    print(f"One notch of the slider after {args.dwell:g} s of reading, model {args.model!r}, {len(SAMPLES)} images "
+          "(ms from the key press until the page is idle; target ≤ 250):")
     for name, values in results.items():
         print(f"  {name:8s} median {statistics.median(values):6.0f}  min {min(values):6.0f}  max {max(values):6.0f}  "
               f"{[round(v) for v in values]}")
