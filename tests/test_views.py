@@ -277,6 +277,18 @@ def test_a_charts_spec_does_not_change_with_its_data_so_the_browser_only_swaps_t
         assert not np.array_equal(a.table()["v"], b.table()["v"])
 
 
+def test_the_hidden_layers_spec_does_not_change_with_r_so_a_new_r_only_swaps_its_data():
+    x = torch.randn(1, 16, 12, 12)
+    specs, widths = [], []
+    for r in (2, 4, 8):
+        torch.manual_seed(0)
+        with torch.no_grad():
+            chart = channel.mlp_hidden(trace(CBAM(16, reduction_ratio=r, kernel_size=3).eval(), x))
+        specs.append(json.dumps(chart.spec, sort_keys=True))
+        widths.append(len(np.unique(chart.table()["i"])))
+    assert widths == [8, 4, 2] and len(set(specs)) == 1
+
+
 def as_np(value) -> np.ndarray:
     return value.detach().float().numpy() if isinstance(value, torch.Tensor) else np.asarray(value, dtype=np.float32)
 

@@ -282,7 +282,7 @@ def bars(series: Mapping[str, np.ndarray], *, title: str, x_title: str, y_title:
     name_expr = "[" + ",".join(_js_string(s) for s in names) + "][datum.series]"
     encoding: dict[str, Any] = {
         "x": {"field": "x0", "type": "quantitative", "title": x_title,
-              "scale": {"domain": [-0.5, n - 0.5], "nice": False, "zero": False},
+              "scale": {"nice": False, "zero": False, "padding": 4},  # the bars' extent: no n in the spec
               "axis": {"format": "d", "tickMinStep": 1}},
         "x2": {"field": "x1"},
         "y": {"field": "v", "type": "quantitative", "title": y_title,
