@@ -47,12 +47,13 @@ IDLE = ("() => (window.sawRun || window.lastChange > window.pressed) && document
         ".getAttribute('data-test-script-state') === 'notRunning' && performance.now() - window.lastChange > 300")
 
 
-def slider_moves(browser, url: str, page_name: str, dwell: float, model: str) -> list[float]:
+def slider_moves(browser, url: str, page_name: str, dwell: float, model: str, layer: str | None = None) -> list[float]:
     """Milliseconds from the key press until the page is idle, once per sample image."""
     times = []
     page = browser.new_page(viewport={"width": 1400, "height": 1600})
     for index, sample in enumerate(SAMPLES):
-        page.goto(f"{url}/{'' if page_name == 'start' else page_name}?model={model}&sample={sample}")  # Start is "/"
+        where = f"&layer={layer}" if layer else ""
+        page.goto(f"{url}/{'' if page_name == 'start' else page_name}?model={model}&sample={sample}{where}")  # Start is "/"
         page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=120_000)
         page.wait_for_timeout(1000)  # the first run's charts are drawn
         page.evaluate(WATCH)
@@ -75,15 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", nargs="+", choices=sorted(SLIDERS), default=["start", "channel", "spatial", "full"])
     parser.add_argument("--dwell", type=float, default=1.0, help="seconds of reading before the slider moves")
     parser.add_argument("--model", default="demo")
+    parser.add_argument("--layer", help="the CBAM block the pages show (default: the model's default, its last)")
     args = parser.parse_args(argv)
 
     results = {}
     with running_app("bench_browser.log") as app, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for name in args.pages:
-            results[name] = slider_moves(browser, app.url, name, args.dwell, args.model)
+            results[name] = slider_moves(browser, app.url, name, args.dwell, args.model, args.layer)
         browser.close()
-    print(f"One notch of the slider after {args.dwell:g} s of reading, model {args.model!r}, {len(SAMPLES)} images "
+    print(f"One notch of the slider after {args.dwell:g} s of reading, model {args.model!r}"
+          f"{f', block {args.layer}' if args.layer else ''}, {len(SAMPLES)} images "
           "(ms from the key press until the page is idle; target ≤ 250):")
     for name, values in results.items():
         print(f"  {name:8s} median {statistics.median(values):6.0f}  min {min(values):6.0f}  max {max(values):6.0f}  "
