@@ -40,10 +40,15 @@ table = [
 ]
 st.dataframe(table, hide_index=True, width="stretch")
 st.caption(t("pab.baseline"))
+st.caption(t("pab.knobs"))
 
 metric = st.radio(t("pab.plot"), ["accuracy", "pointing_game", "mass_on_target"], horizontal=True, key="ablations.metric",
                   format_func={m: metric_label(m) for m in ("accuracy", "pointing_game", "mass_on_target")}.get)
 show.chart(views.ablation_bars, results["rows"], metric, key=f"ablation_{metric}")
+
+st.header(t("pab.claims_h"))
+st.markdown(t("pab.claims_intro", metric=metric_label(metric)))
+st.table(views.paper_claims(results["rows"], metric))
 
 st.header(t("pab.agree"))
 if language() == "en":

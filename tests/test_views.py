@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cbam import CBAM, explore, report, trace, views
+from cbam import CBAM, explore, report, trace, views, zoo
 from cbam.views import channel, network, overlay, spatial
 from cbam.views.base import MAX_CELLS, Chart, Scale, ViewError, fit_cells
 
@@ -322,3 +322,18 @@ def test_each_charts_png_is_handed_the_numbers_the_chart_shows():
             {"name": "k3", "axis": "kernel", "value": "3", "seeds": [0], "accuracy": {"mean": 0.8, "std": 0.02}}]
     bars_ = network.ablation_bars(rows, "accuracy")
     assert bars_.png.args[0] == rows and sorted(bars_.table()["v"]) == pytest.approx([80.0, 90.0])
+
+
+def test_the_papers_orderings_are_checked_against_the_rows_means_and_their_spread():
+    def row(name, mean, std, value=None):
+        return {"name": name, "axis": "x", "value": value or name, "accuracy": {"mean": mean, "std": std}}
+
+    rows = [row("reference", 0.95, 0.02), row("baseline", 0.80, 0.01), row("pool-avg", 0.94, 0.03),
+            row("pool-max", 0.96, 0.005), row("kernel-3", 0.99, 0.01)]  # no arrangement rows: their claims are left out
+    found = network.paper_claims(rows)
+    verdicts = [list(r.values())[-1] for r in found]
+    assert verdicts == ["same order", "same order, within the seeds' spread", "the opposite order, within the seeds' spread",
+                        "the opposite order"]
+    assert "95.0 ± 2.0 / 80.0 ± 1.0 %" in found[0].values()
+    shipped = network.paper_claims(zoo.ablation_results()["rows"])
+    assert len(shipped) == 6  # every ordering of Tables 1–3, and attention against none

@@ -17,7 +17,8 @@ from . import overlay
 from .base import Chart, Picture, Scale, as_array, bars, finite, fit_cells, heatmaps
 
 __all__ = ["step_changes", "channel_energy", "compare_outputs", "output_differences", "layer_masks",
-           "channel_heatmap", "block_summary", "grad_cam", "training_curves", "ablation_bars", "masks_on_images"]
+           "channel_heatmap", "block_summary", "grad_cam", "training_curves", "ablation_bars", "paper_claims",
+           "masks_on_images"]
 
 STAGES = {"F": "#7f7f7f", "F'": "#1f77b4", "F''": "#d62728"}
 
@@ -200,6 +201,37 @@ def ablation_bars(rows: Sequence[Mapping[str, Any]], metric: str = "accuracy", r
         ],
     }
     return Chart(spec, {"main": table}, plots.plot(plots.ablation_bars, list(rows), metric))
+
+
+PAPER_CLAIMS = (  # the paper's table, the row it finds better (the reference design), the rows that row beats
+    ("attention", "reference", ("baseline",)),
+    ("pooling", "reference", ("pool-avg", "pool-max")),
+    ("kernel", "reference", ("kernel-3",)),
+    ("arrangement", "reference", ("arrangement-spatial-channel", "arrangement-parallel")),
+)
+
+
+def paper_claims(rows: Sequence[Mapping[str, Any]], metric: str = "accuracy") -> list[dict[str, str]]:
+    """The paper's orderings (its design beats each variant) checked against the ablation rows' means over
+    seeds, one table row per pair. A gap smaller than the larger of the two standard deviations is
+    "within the seeds' spread": the order is a hint, not a finding."""
+    by_name = {r["name"]: r for r in rows}
+    found = []
+    for table, better, others in PAPER_CLAIMS:
+        for other in (o for o in others if better in by_name and o in by_name):
+            b, o = by_name[better][metric], by_name[other][metric]
+            gap = b["mean"] - o["mean"]
+            spread = max(b.get("std") or 0.0, o.get("std") or 0.0)
+            verdict = ("agree" if gap > 0 else "disagree") + ("" if abs(gap) > spread else "_within")
+            found.append({
+                text("pab.col.comparison"): text("pab.beats", better=_word("abl", by_name[better]["value"]),
+                                                 other=_word("abl", by_name[other]["value"])),
+                text("pab.col.paper"): text(f"pab.table.{table}"),
+                text("pab.col.ours"): f"{100 * b['mean']:.1f} ± {100 * (b.get('std') or 0):.1f} / "
+                                      f"{100 * o['mean']:.1f} ± {100 * (o.get('std') or 0):.1f} %",
+                text("pab.col.verdict"): text(f"pab.v.{verdict}"),
+            })
+    return found
 
 
 def _word(kind: str, value: str) -> str:
