@@ -28,7 +28,8 @@ from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 
-__all__ = ["LANGUAGES", "DEFAULT", "t", "use", "set_language", "language", "catalogue", "placeholders", "Text", "again"]
+__all__ = ["LANGUAGES", "DEFAULT", "t", "term", "use", "set_language", "language", "catalogue", "placeholders", "Text",
+           "again"]
 
 LANGUAGES = {"en": "English", "zh": "中文"}
 """The languages there is a catalogue for, and what the language select calls them."""
@@ -92,6 +93,13 @@ def t(key: str, /, **values) -> Text:
     if text is None:
         text = catalogue(DEFAULT).get(key, key)
     return Text(text.format(**values) if values else text, key, values)
+
+
+def term(kind: str, name: str) -> str:
+    """A name of the catalogues' ``kind`` (a metric, an ablation axis or setting: key ``kind.name``) in the
+    current language; a name they do not know as it is, with "_" as a space."""
+    key = f"{kind}.{name}"
+    return t(key) if key in catalogue(DEFAULT) else name.replace("_", " ")
 
 
 def _worded(value: object) -> Text | None:

@@ -413,12 +413,6 @@ def _binned(values: np.ndarray, bin_size: int) -> tuple[np.ndarray, ...]:
     return starts + (counts - 1) / 2, np.nanmean(bins, axis=1), np.nanmin(bins, axis=1), np.nanmax(bins, axis=1)
 
 
-def _term(kind: str, name: str) -> str:
-    """A name of the catalogue's ``kind`` (a metric, an ablation axis or value) in the current language;
-    a name it does not know as it is, with "_" as a space."""
-    return i18n.catalogue(i18n.language()).get(f"{kind}.{name}", name.replace("_", " "))
-
-
 def _legend(ax, **kwargs) -> None:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=TICK_SIZE, **kwargs)
@@ -1377,7 +1371,7 @@ def ablation_bars(
     """Mean ± std of one metric per ablation row, grouped by axis; the reference row is drawn in
     every group. ``rows`` as in ``cbam.zoo.ablation_results()["rows"]`` (values are fractions)."""
     if not rows:
-        return _message_figure(title or _term("metric", metric), t("plot.ablation.none"))
+        return _message_figure(title or i18n.term("metric", metric), t("plot.ablation.none"))
     ref = next((r for r in rows if r["name"] == reference), None)
     axes_order = [a for a in dict.fromkeys(r["axis"] for r in rows) if a != "reference"]
     labels, means, stds, colours, ticks = [], [], [], [], []
@@ -1386,19 +1380,19 @@ def ablation_bars(
         if ref is not None:
             group = [ref, *group]
         for r in group:
-            value = _term("abl", str(r["value"])) if r is not ref else t("plot.ablation.reference")
-            labels.append(f"{_term('axis', axis)}: {value}")
+            value = i18n.term("abl", str(r["value"])) if r is not ref else t("plot.ablation.reference")
+            labels.append(f"{i18n.term('axis', axis)}: {value}")
             means.append(100 * r[metric]["mean"])
             stds.append(100 * (r[metric].get("std") or 0.0))
             colours.append("tab:gray" if r is ref else "tab:blue")
         ticks.append(len(labels))
-    fig = _figure(9.0, 0.42 * len(labels) + 1.6, title or t("plot.ablation.title", metric=_term("metric", metric)))
+    fig = _figure(9.0, 0.42 * len(labels) + 1.6, title or t("plot.ablation.title", metric=i18n.term("metric", metric)))
     ax = fig.add_subplot(1, 1, 1)
     positions = np.arange(len(labels))[::-1]
     ax.barh(positions, means, xerr=stds, color=colours, capsize=3)
     for boundary in ticks[:-1]:
         ax.axhline(len(labels) - boundary - 0.5, color="0.8", linewidth=1)
     ax.set_yticks(positions, labels, fontsize=TICK_SIZE)
-    _style(ax, xlabel=f"{_term('metric', metric)} (%)")
+    _style(ax, xlabel=f"{i18n.term('metric', metric)} (%)")
     ax.set_xlim(0, 100)
     return fig

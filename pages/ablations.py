@@ -3,18 +3,12 @@
 import streamlit as st
 
 from cbam import zoo
-from cbam.i18n import catalogue, language, t
+from cbam.i18n import language, t, term
 from cbam.samples import ASSETS
 from cbam.views import network as views
 from ui import page, show
 
 page.current()
-
-
-def word(kind: str, value: str) -> str:
-    """An ablation's axis or setting in the current language (as it is when the catalogue has none)."""
-    key = f"{kind}.{value}"
-    return t(key) if key in catalogue("en") else value
 
 
 def metric_label(metric: str) -> str:
@@ -29,8 +23,8 @@ st.markdown(t("pab.intro", seeds=", ".join(map(str, results["rows"][0]["seeds"])
 
 table = [
     {
-        t("pab.axis"): word("axis", r["axis"]),
-        t("pab.setting"): word("abl", r["value"]),
+        t("pab.axis"): term("axis", r["axis"]),
+        t("pab.setting"): term("abl", r["value"]),
         t("pab.accuracy"): f"{100 * r['accuracy']['mean']:.1f} ± {100 * r['accuracy']['std']:.1f}",
         t("pab.pointing"): f"{100 * r['pointing_game']['mean']:.1f} ± {100 * r['pointing_game']['std']:.1f}",
         t("pab.mass"): f"{100 * r['mass_on_target']['mean']:.1f} ± {100 * r['mass_on_target']['std']:.1f}",

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .. import explore, plots
-from ..i18n import catalogue, language
+from ..i18n import language, term
 from ..i18n import t as text
 from ..trace import CBAMTrace
 from . import overlay
@@ -179,8 +179,8 @@ def ablation_bars(rows: Sequence[Mapping[str, Any]], metric: str = "accuracy", r
     labels, groups, means, stds = [], [], [], []
     for axis in [a for a in dict.fromkeys(r["axis"] for r in rows) if a != "reference"]:
         for r in ([ref] if ref is not None else []) + [r for r in rows if r["axis"] == axis]:
-            labels.append(f"{_word('axis', axis)}: {_word('abl', r['value']) if r is not ref else text('vn.reference')}")
-            groups.append(text("vn.reference_group") if r is ref else _word("axis", axis))
+            labels.append(f"{term('axis', axis)}: {term('abl', r['value']) if r is not ref else text('vn.reference')}")
+            groups.append(text("vn.reference_group") if r is ref else term("axis", axis))
             means.append(100 * r[metric]["mean"])
             stds.append(100 * (r[metric].get("std") or 0.0))
     m, s = np.array(means, dtype=np.float64), np.array(stds, dtype=np.float64)
@@ -220,24 +220,17 @@ def paper_claims(rows: Sequence[Mapping[str, Any]], metric: str = "accuracy") ->
     for table, better, others in PAPER_CLAIMS:
         for other in (o for o in others if better in by_name and o in by_name):
             b, o = by_name[better][metric], by_name[other][metric]
-            gap = b["mean"] - o["mean"]
-            spread = max(b.get("std") or 0.0, o.get("std") or 0.0)
-            verdict = ("agree" if gap > 0 else "disagree") + ("" if abs(gap) > spread else "_within")
+            b_mean, b_std, o_mean, o_std = b["mean"], b.get("std") or 0.0, o["mean"], o.get("std") or 0.0
+            gap = b_mean - o_mean
+            verdict = ("agree" if gap > 0 else "disagree") + ("" if abs(gap) > max(b_std, o_std) else "_within")
             found.append({
-                text("pab.col.comparison"): text("pab.beats", better=_word("abl", by_name[better]["value"]),
-                                                 other=_word("abl", by_name[other]["value"])),
+                text("pab.col.comparison"): text("pab.beats", better=term("abl", by_name[better]["value"]),
+                                                 other=term("abl", by_name[other]["value"])),
                 text("pab.col.paper"): text(f"pab.table.{table}"),
-                text("pab.col.ours"): f"{100 * b['mean']:.1f} ± {100 * (b.get('std') or 0):.1f} / "
-                                      f"{100 * o['mean']:.1f} ± {100 * (o.get('std') or 0):.1f} %",
+                text("pab.col.ours"): f"{100 * b_mean:.1f} ± {100 * b_std:.1f} / {100 * o_mean:.1f} ± {100 * o_std:.1f} %",
                 text("pab.col.verdict"): text(f"pab.v.{verdict}"),
             })
     return found
-
-
-def _word(kind: str, value: str) -> str:
-    """An ablation's axis or setting in the current language (as it is when the catalogue has none)."""
-    key = f"{kind}.{value}"
-    return text(key) if key in catalogue("en") else value
 
 
 def stride_note(photo_shape: tuple[int, int], input_size: int, feature: int | None = None) -> str:
