@@ -30,6 +30,7 @@ from PIL import Image
 pytest.importorskip("streamlit")
 import streamlit as st  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
+from test_app import go, new_app  # noqa: E402  (the app's own AppTest helpers)
 
 from cbam import explore, images  # noqa: E402
 from cbam.models import cbam_smallnet  # noqa: E402
@@ -43,20 +44,6 @@ _REAL_RUN_NETWORK = explore.run_network  # taken before any test patches it
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-
-
-def new_app() -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=180)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def go(at: AppTest, page: str) -> AppTest:
-    at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def upload(at: AppTest, name: str, content: bytes, mime: str = "image/png") -> AppTest:
