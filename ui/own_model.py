@@ -38,22 +38,6 @@ from cbam.i18n import t
 ENV_VAR = "CBAM_LAB_MODEL_CODE"
 APP = Path(__file__).resolve().parent.parent / "app.py"
 
-# ModelCodeError.kind (and this module's own cases) in words: which case it is.
-CASES = {
-    "command line": "bad command line",
-    "spec": "bad --model-code",
-    "missing file": "file not found",
-    "import": "the file could not be imported",
-    "missing function": "function not found",
-    "function raised": "the function raised an error",
-    "not a module": "not a network",
-    "weights": "weights do not fit",
-    "adopt": "a CBAM block failed its check",
-    "no cbam": "no CBAM block",
-    "forward": "the network does not run on an image",
-    "output": "the network does not return class scores",
-}
-
 
 @dataclass(frozen=True)
 class Options:
@@ -73,19 +57,23 @@ class Options:
 
 @dataclass(frozen=True)
 class OwnModel:
-    """The network the options built, or why not (``error``: one line in English, naming the case;
-    ``failure``: the ``ModelCodeError`` itself, worded again in a session's language by ``describe_current``)."""
+    """The network the options built, or why not (``failure``: the ``ModelCodeError``, worded again in a
+    session's language by ``describe_current``)."""
 
     options: Options
     model: nn.Module | None = None
     card: zoo.ModelCard | None = None
-    error: str | None = None
     failure: usercode.ModelCodeError | None = None
     notes: tuple[str, ...] = ()  # cbam.adopt's warnings (as worded: i18n.again): CBAM-like modules left as they are
 
     @property
     def name(self) -> str:
         return self.options.name
+
+    @property
+    def error(self) -> str | None:
+        """Why it was not built, in one line of English (the server's log and the tests read it), or None."""
+        return None if self.failure is None else describe(self.failure)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -156,7 +144,7 @@ def _build(opts: Options) -> OwnModel:
                                                          mean=opts.mean, std=opts.std)
         classes = _outputs(model, opts)
     except usercode.ModelCodeError as error:
-        return OwnModel(opts, error=describe(error), failure=error)
+        return OwnModel(opts, failure=error)
     notes = tuple(w.message.args[0] for w in caught if issubclass(w.category, AdoptWarning))
     card = dataclasses.replace(
         card, name=opts.name, title=f"Your model: {card.title}",
@@ -172,12 +160,17 @@ def first_line(error: BaseException) -> str:
 
 
 def describe(error: usercode.ModelCodeError) -> str:
-    """One line: which case it is, and why (in English: the server's log and the tests read it)."""
+    """One line: which case it is, and why, in English (the server's log and the tests read it)."""
     with i18n.use("en"):
-        case = CASES.get(error.kind, error.kind)
-        if _case_key(error) == "unreadable":
-            case = "weights file not readable"
-        return f"Your model (--model-code) was not loaded: {case} — {usercode.one_line(i18n.again(error))}"
+        return _worded(error)
+
+
+def _worded(error: usercode.ModelCodeError) -> str:
+    """Which case it is (``own.case.<key>``) and why, in the current language: the reason worded again
+    (``i18n.again``; what the user's code or PyTorch said stays as it is)."""
+    key = _case_key(error)
+    case = t(f"own.case.{key}") if f"own.case.{key}" in i18n.catalogue("en") else error.kind
+    return t("own.failed", case=case, error=usercode.one_line(i18n.again(error)))
 
 
 def _case_key(error: usercode.ModelCodeError) -> str:
@@ -187,16 +180,9 @@ def _case_key(error: usercode.ModelCodeError) -> str:
 
 
 def describe_current() -> str | None:
-    """Why the own model was not built, in the current language: the case and the reason worded again
-    (``i18n.again``; what the user's code or PyTorch said stays as it is)."""
+    """Why the own model was not built, in the current language, or None."""
     own = current()
-    if own is None or own.error is None:
-        return None
-    if i18n.language() == "en" or own.failure is None:
-        return own.error
-    key = _case_key(own.failure)
-    case = t(f"own.case.{key}") if f"own.case.{key}" in i18n.catalogue("en") else own.failure.kind
-    return t("own.failed", case=case, error=usercode.one_line(i18n.again(own.failure)))
+    return None if own is None or own.failure is None else _worded(own.failure)
 
 
 def options() -> Options | None:
@@ -209,7 +195,7 @@ def current() -> OwnModel | None:
     try:
         opts = options()
     except usercode.ModelCodeError as error:
-        return OwnModel(Options(""), error=describe(error), failure=error)
+        return OwnModel(Options(""), failure=error)
     return None if opts is None else _load(dataclasses.astuple(opts))
 
 
