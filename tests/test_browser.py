@@ -261,6 +261,52 @@ def test_a_slider_move_hands_each_chart_its_new_data_instead_of_building_it_agai
     page.close()
 
 
+KEPT_ON_K = ["spatial_logits", "spatial_mask", "kernel", "position_inputs", "position_products"]  # specs that do not depend on k
+
+
+def test_a_new_k_hands_the_kernel_sized_charts_their_new_data_instead_of_building_them_again(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    page.goto(f"{server}/spatial?k=7")
+    wait_until_idle(page)
+    canvases = {key: page.locator(f".st-key-view-{key} canvas") for key in KEPT_ON_K}
+    for key, canvas in canvases.items():
+        canvas.evaluate("(c, key) => { c.dataset.before = key; }", key)
+    kernel_before = canvases["kernel"].evaluate("c => c.toDataURL()")
+    slider = page.locator("[data-testid=stSidebar] [data-testid=stSlider] input[type=range]").nth(1)
+    slider.focus()
+    slider.press("ArrowLeft")  # k 7 → 5
+    wait_until_idle(page)
+    assert "5×5" in page.locator("[data-testid=stMetric]").first.inner_text()
+    for key, canvas in canvases.items():
+        assert canvas.get_attribute("data-before") == key, f"the chart {key!r} was built again"
+    assert canvases["kernel"].evaluate("c => c.toDataURL()") != kernel_before  # and it drew the 5×5 kernel
+    assert not page_problems(page)
+    page.close()
+
+
+def test_panel_headers_follow_the_data_when_only_the_data_is_swapped(browser):
+    """Heatmap panels are keyed by their number and read their names from the data: after a swap,
+    each header shows the new name of its panel (the names carry each channel's weight)."""
+    with running_app("streamlit-panel-names.log", script=Path(__file__).parent / "apps" / "panel_names.py") as app:
+        page = browser.new_page(viewport={"width": 1200, "height": 1000})
+        page.goto(app.url)
+        wait_until_idle(page)
+        chart = page.locator(".st-key-view-grid svg.marks")
+        chart.evaluate("svg => { svg.dataset.before = 'yes'; }")
+        for move in range(3):
+            title, *expected = page.locator("[data-testid=stCode] code").inner_text().split("\n")
+            headers = chart.locator("g.role-title-text text").all_text_contents()  # the chart's title and each panel's
+            headers.remove(title)
+            assert headers == expected, (move, headers, expected)
+            slider = page.locator("[data-testid=stSlider] input[type=range]").first
+            slider.focus()
+            slider.press("ArrowRight")
+            wait_until_idle(page)
+        assert chart.get_attribute("data-before") == "yes"  # the same view all along: only its data changed
+        assert not page_problems(page)
+        page.close()
+
+
 def test_hovering_ms_shows_a_position_and_its_value_and_a_click_moves_the_window_there(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1200})
     page.goto(f"{server}/spatial")

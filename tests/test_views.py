@@ -289,6 +289,31 @@ def test_the_hidden_layers_spec_does_not_change_with_r_so_a_new_r_only_swaps_its
     assert widths == [8, 4, 2] and len(set(specs)) == 1
 
 
+def test_the_kernel_sized_charts_have_one_spec_for_every_k_so_a_new_k_only_swaps_their_data():
+    specs = []
+    for k in (3, 5, 7):
+        torch.manual_seed(0)
+        block = CBAM(16, reduction_ratio=4, kernel_size=k).eval()
+        with torch.no_grad():
+            t = trace(block, torch.randn(1, 16, 12, 12))
+        numbers = explore.spatial_computation(block, t, 4, 5)
+        charts = (spatial.kernel(block), spatial.position_inputs(numbers), spatial.position_products(numbers))
+        assert [len(np.unique(c.table()["x"])) for c in charts] == [k, k, k]
+        specs.append([json.dumps(c.spec, sort_keys=True) for c in charts])
+    assert specs[0] == specs[1] == specs[2]
+
+
+def test_heatmap_panels_are_keyed_by_their_number_and_named_from_the_data():
+    """The browser builds a facet's views per key: keyed by name, a panel whose name carries a weight
+    was built anew on every swap. tests/test_browser.py checks that the headers show the names."""
+    _, t1 = traced(channels=16, seed=1)
+    _, t2 = traced(channels=16, seed=2)
+    a, b = channel.feature_grid(t1), channel.feature_grid(t2)
+    assert a.spec["facet"]["field"] == "panel" and "names" in a.spec["facet"]["header"]["labelExpr"]
+    assert list(a.table()["label"]) != list(b.table()["label"])
+    assert json.dumps(a.spec, sort_keys=True) == json.dumps(b.spec, sort_keys=True)
+
+
 def as_np(value) -> np.ndarray:
     return value.detach().float().numpy() if isinstance(value, torch.Tensor) else np.asarray(value, dtype=np.float32)
 

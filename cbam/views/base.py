@@ -205,17 +205,18 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
                   "x": np.full(2, -shift_x), "y": np.full(2, -shift_y), "v": np.array([scale.low, scale.high]),
                   "ph": np.ones(2, np.int8), "dark": np.zeros(2, np.int8)}
         table = {k: np.concatenate([hidden[k], table[k]]) for k in table}
-    x_values = [v * step - shift_x for v in _axis_values(w)]
-    y_values = [v * step - shift_y for v in _axis_values(h)]
+    # A kernel's offsets all get a label (k ≤ 11 fits), so its spec does not change with k; a map's
+    # positions get about six (its size changes only with the block).
+    x_axis = {"labelAngle": 0} if offsets else {"values": [v * step for v in _axis_values(w)], "labelAngle": 0}
+    y_axis = {} if offsets else {"values": [v * step for v in _axis_values(h)]}
     axis = axis or text("base.feature_px")
     where = text("base.offset") if offsets else ""
     size_note = text("base.block_means", step=step) if step > 1 else ""
     cell = max(2, width // max(h, w))
     encoding: dict[str, Any] = {
         "x": {"field": "x", "type": "ordinal", "title": f"x {where}({axis}){size_note}",
-              "axis": {"values": x_values, "labelAngle": 0}},
-        "y": {"field": "y", "type": "ordinal", "title": f"y {where}({axis})",
-              "axis": {"values": y_values}},
+              "axis": x_axis},
+        "y": {"field": "y", "type": "ordinal", "title": f"y {where}({axis})", "axis": y_axis},
         "color": {"field": "v", "type": "quantitative", "title": value,
                   "scale": scale.vega() if shared else {"scheme": scale.scheme, "reverse": scale.reverse}},
         "tooltip": [{"field": "label", "type": "nominal", "title": text("base.map")},
@@ -251,8 +252,13 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
         inner["layer"][0]["encoding"]["tooltip"] = encoding["tooltip"][1:]
         spec.update(inner)
     else:
-        spec.update({"facet": {"field": "label", "type": "nominal", "sort": {"field": "panel", "op": "min"}, "title": None,
-                               "header": {"labelFontSize": 11}},
+        # Faceted by the panel's number, not its name: names that change with the data (a channel's
+        # weight) would make the browser build each panel's views anew on every data swap. The header
+        # reads the name from the data (``names``: each row's name, ``panels``: each row's panel).
+        spec["params"] = [{"name": "panels", "expr": "pluck(data('main'), 'panel')"},
+                          {"name": "names", "expr": "pluck(data('main'), 'label')"}]
+        spec.update({"facet": {"field": "panel", "type": "ordinal", "title": None,
+                               "header": {"labelFontSize": 11, "labelExpr": "names[indexof(panels, datum.value)]"}},
                      "columns": columns, "spec": inner,
                      "resolve": {"scale": {"x": "independent", "y": "independent",
                                            **({} if shared else {"color": "independent"})}}})

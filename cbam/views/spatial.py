@@ -21,6 +21,10 @@ def pool_name(pool: str) -> str:
 NUMBERS_UP_TO = 7
 """Kernels up to k = 7 show each weight in its cell (as the PNG does)."""
 
+KERNEL_PX = 210
+"""The width of a kernel-sized panel, the same for every k (up to 7, 30 px a cell): a spec that does
+not change with k lets the browser swap the data of a drawn chart when k moves, instead of building it again."""
+
 
 def pools(t: CBAMTrace) -> Chart:
     """F^s_avg and F^s_max: at every position, the mean and the maximum over the C channels of F'."""
@@ -39,8 +43,8 @@ def kernel(block: CBAM) -> Chart:
     k = weights.shape[-1]
     names = [text("vs.kernel.panel", pool=pool, name=pool_name(pool)) for pool in spatial.pool_order.split("-")]
     chart = heatmaps(dict(zip(names, weights)), Scale.signed(weights), value=text("vs.kernel.value"),
-                     title=text("vs.kernel.title", k=k), columns=2,
-                     numbers=k <= NUMBERS_UP_TO, offsets=True, width=max(150, 30 * k))
+                     title=text("vs.kernel.title"), columns=2,
+                     numbers=k <= NUMBERS_UP_TO, offsets=True, width=KERNEL_PX)
     png = plots.plot(plots.spatial_kernel, spatial.conv.weight.detach(), pool_order=spatial.pool_order)
     return Chart(chart.spec, chart.tables, png)
 
@@ -82,7 +86,7 @@ def position_inputs(numbers: dict) -> Chart:
     names = [text("vs.inputs.panel", name=pool_name(pool), col=numbers["col"], row=numbers["row"])
              for pool in numbers["input_names"]]
     chart = heatmaps(dict(zip(names, inputs)), Scale.data(inputs), value=text("vs.input"), title=text("vs.inputs.title"),
-                     columns=2, numbers=k <= NUMBERS_UP_TO, offsets=True, width=max(150, 30 * k))
+                     columns=2, numbers=k <= NUMBERS_UP_TO, offsets=True, width=KERNEL_PX)
     return Chart(chart.spec, chart.tables)
 
 
@@ -92,8 +96,8 @@ def position_products(numbers: dict) -> Chart:
     k = numbers["kernel_size"]
     names = [text("vs.products.panel", pool=pool) for pool in numbers["input_names"]]
     chart = heatmaps(dict(zip(names, products)), Scale.signed(products), value=text("vs.products.value"),
-                     title=text("vs.products.title", terms=k * k * 2, total=numbers["conv"]), columns=2,
-                     numbers=k <= NUMBERS_UP_TO, offsets=True, width=max(150, 30 * k))
+                     title=text("vs.products.title"), columns=2,
+                     numbers=k <= NUMBERS_UP_TO, offsets=True, width=KERNEL_PX)
     return Chart(chart.spec, chart.tables)
 
 
