@@ -238,49 +238,38 @@ def test_hovering_mc_shows_a_channel_and_its_weight_and_a_click_follows_that_cha
     page.close()
 
 
-KEPT_CHARTS = ["most_and_least", "descriptors", "mlp", "channel_weights", "before_after"]  # specs that do not depend on r
+def move_a_slider_keeping_the_charts(page, url: str, slider: int, keys: list[str], drawn: str, metric: int, shows: str) -> None:
+    """Open ``url``, press ← on sidebar slider ``slider``: the charts ``keys`` must keep their canvas
+    element (the Vega view was kept, only its data changed), ``drawn``'s must show new pixels, and
+    metric ``metric`` must then show ``shows``."""
+    page.goto(url)
+    wait_until_idle(page)
+    canvases = {key: page.locator(f".st-key-view-{key} canvas") for key in keys}
+    for key, canvas in canvases.items():
+        canvas.evaluate("(c, key) => { c.dataset.before = key; }", key)
+    before = canvases[drawn].evaluate("c => c.toDataURL()")
+    thumb = page.locator("[data-testid=stSidebar] [data-testid=stSlider] input[type=range]").nth(slider)
+    thumb.focus()
+    thumb.press("ArrowLeft")
+    wait_until_idle(page)
+    assert shows in page.locator("[data-testid=stMetric]").nth(metric).inner_text()
+    for key, canvas in canvases.items():
+        assert canvas.get_attribute("data-before") == key, f"the chart {key!r} was built again"
+    assert canvases[drawn].evaluate("c => c.toDataURL()") != before
+    assert not page_problems(page)
 
 
 def test_a_slider_move_hands_each_chart_its_new_data_instead_of_building_it_again(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1600})
-    page.goto(f"{server}/channel?r=16")
-    wait_until_idle(page)
-    canvases = {key: page.locator(f".st-key-view-{key} canvas") for key in KEPT_CHARTS}
-    for key, canvas in canvases.items():
-        canvas.evaluate("(c, key) => { c.dataset.before = key; }", key)
-    mc_before = canvases["channel_weights"].evaluate("c => c.toDataURL()")
-    slider = page.locator("[data-testid=stSidebar] [data-testid=stSlider] input[type=range]").first
-    slider.focus()
-    slider.press("ArrowLeft")  # r 16 → 8
-    wait_until_idle(page)
-    assert "8" in page.locator("[data-testid=stMetric]").nth(1).inner_text()
-    for key, canvas in canvases.items():  # the same canvas element: the Vega view was kept, only its data changed
-        assert canvas.get_attribute("data-before") == key, f"the chart {key!r} was built again"
-    assert canvases["channel_weights"].evaluate("c => c.toDataURL()") != mc_before  # and it drew the new Mc
-    assert not page_problems(page)
+    kept = ["most_and_least", "descriptors", "mlp", "channel_weights", "before_after"]  # specs that do not depend on r
+    move_a_slider_keeping_the_charts(page, f"{server}/channel?r=16", 0, kept, "channel_weights", 1, "8")  # r 16 → 8
     page.close()
-
-
-KEPT_ON_K = ["spatial_logits", "spatial_mask", "kernel", "position_inputs", "position_products"]  # specs that do not depend on k
 
 
 def test_a_new_k_hands_the_kernel_sized_charts_their_new_data_instead_of_building_them_again(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1600})
-    page.goto(f"{server}/spatial?k=7")
-    wait_until_idle(page)
-    canvases = {key: page.locator(f".st-key-view-{key} canvas") for key in KEPT_ON_K}
-    for key, canvas in canvases.items():
-        canvas.evaluate("(c, key) => { c.dataset.before = key; }", key)
-    kernel_before = canvases["kernel"].evaluate("c => c.toDataURL()")
-    slider = page.locator("[data-testid=stSidebar] [data-testid=stSlider] input[type=range]").nth(1)
-    slider.focus()
-    slider.press("ArrowLeft")  # k 7 → 5
-    wait_until_idle(page)
-    assert "5×5" in page.locator("[data-testid=stMetric]").first.inner_text()
-    for key, canvas in canvases.items():
-        assert canvas.get_attribute("data-before") == key, f"the chart {key!r} was built again"
-    assert canvases["kernel"].evaluate("c => c.toDataURL()") != kernel_before  # and it drew the 5×5 kernel
-    assert not page_problems(page)
+    kept = ["spatial_logits", "spatial_mask", "kernel", "position_inputs", "position_products"]  # specs that do not depend on k
+    move_a_slider_keeping_the_charts(page, f"{server}/spatial?k=7", 1, kept, "kernel", 0, "5×5")  # k 7 → 5
     page.close()
 
 
