@@ -25,7 +25,9 @@ def traced(channels=16, size=12, seed=0, **options):
 def grid(chart: Chart, panel: int) -> np.ndarray:
     """Panel ``panel`` of a heatmap chart's table as a 2D array (rows y, columns x)."""
     table = chart.table()
-    rows = (table["panel"] == panel) & (table["ph"] == 0)  # not the hidden cells that set the colour range
+    rows = table["panel"] == panel
+    if "ph" in table:
+        rows &= table["ph"] == 0  # not the hidden cells that set a range other than the data's own
     ys, xs = table["y"][rows], table["x"][rows]
     out = np.full((len(np.unique(ys)), len(np.unique(xs))), np.nan)
     out[np.searchsorted(np.unique(ys), ys), np.searchsorted(np.unique(xs), xs)] = table["v"][rows]
@@ -287,6 +289,18 @@ def test_the_hidden_layers_spec_does_not_change_with_r_so_a_new_r_only_swaps_its
         specs.append(json.dumps(chart.spec, sort_keys=True))
         widths.append(len(np.unique(chart.table()["i"])))
     assert widths == [8, 4, 2] and len(set(specs)) == 1
+
+
+def test_a_map_coloured_over_its_own_range_has_no_hidden_cells_and_a_signed_one_has_two():
+    """Every column and encoding is work for the browser in every cell: the hidden range cells (and the
+    opacity that hides them) are there only where the range is not the data's own."""
+    block, t = traced()
+    grid_chart, logits = channel.feature_grid(t), spatial.conv_output(t)
+    assert "ph" not in grid_chart.table() and "dark" not in grid_chart.table()
+    assert "opacity" not in grid_chart.spec["spec"]["layer"][0]["encoding"]
+    assert "domain" not in grid_chart.spec["spec"]["layer"][0]["encoding"]["color"]["scale"]  # the browser spans the data
+    assert int(logits.table()["ph"].sum()) == 2 and "opacity" in logits.spec["layer"][0]["encoding"]
+    assert "dark" in spatial.kernel(block).table()  # numbers in the cells: white on dark ones
 
 
 def test_the_kernel_sized_charts_have_one_spec_for_every_k_so_a_new_k_only_swaps_their_data():

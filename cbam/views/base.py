@@ -108,6 +108,7 @@ class Scale:
     low: float
     high: float
     reverse: bool = False
+    spans_data: bool = False  # the range is the shown data's own (the browser finds it without help)
 
     @classmethod
     def unit(cls) -> Scale:
@@ -129,7 +130,7 @@ class Scale:
         if high - low <= 1e-9 * max(1.0, abs(low), abs(high)):
             pad = 0.5 if low == 0 else 0.05 * abs(low)
             low, high = low - pad, high + pad
-        return cls("viridis", low, high)
+        return cls("viridis", low, high, spans_data=True)
 
     @property
     def fixed(self) -> bool:
@@ -197,10 +198,15 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
         "x": np.tile(grid_x.ravel() * step - shift_x, len(names)),
         "y": np.tile(grid_y.ravel() * step - shift_y, len(names)),
         "v": values,
-        "ph": np.zeros(len(values), dtype=np.int8),  # 1: a hidden cell that only sets the colour range
-        "dark": (np.abs(values - mid) > 0.6 * span).astype(np.int8),  # a number on a dark cell is written white
     }
-    if shared and not scale.fixed:  # the colour range, as two hidden cells under the first visible one
+    if numbers:
+        table["dark"] = (np.abs(values - mid) > 0.6 * span).astype(np.int8)  # a number on a dark cell is written white
+    # A range that is not the data's own (±max|v| for signed values) rides in the data as two hidden
+    # cells under the first visible one (``ph`` 1). Each column and each encoding is work for the
+    # browser in every cell, so a map coloured over its own range has neither.
+    hidden_range = shared and not scale.fixed and not scale.spans_data
+    if hidden_range:
+        table["ph"] = np.zeros(len(values), dtype=np.int8)
         hidden = {"panel": np.zeros(2, np.int64), "label": np.array([names[0]] * 2, dtype=object),
                   "x": np.full(2, -shift_x), "y": np.full(2, -shift_y), "v": np.array([scale.low, scale.high]),
                   "ph": np.ones(2, np.int8), "dark": np.zeros(2, np.int8)}
@@ -224,7 +230,8 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
                     {"field": "y", "type": "quantitative", "title": "y"},
                     {"field": "v", "type": "quantitative", "title": value, "format": ".4f"}],
     }
-    encoding["opacity"] = {"condition": {"test": "datum.ph == 1", "value": 0}, "value": 1}
+    if hidden_range:
+        encoding["opacity"] = {"condition": {"test": "datum.ph == 1", "value": 0}, "value": 1}
     layer: list[dict[str, Any]] = [{"mark": {"type": "rect"}, "encoding": encoding}]
     if select:
         layer[0]["params"] = [{"name": select, "select": {"type": "point", "fields": ["x", "y"], "on": "click",
@@ -234,7 +241,7 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
     if numbers:
         layer.append({
             "mark": {"type": "text", "fontSize": 10},
-            "transform": [{"filter": "datum.ph == 0"}],
+            **({"transform": [{"filter": "datum.ph == 0"}]} if hidden_range else {}),
             "encoding": {
                 "x": {"field": "x", "type": "ordinal"}, "y": {"field": "y", "type": "ordinal"},
                 "text": {"field": "v", "type": "quantitative", "format": ".2f"},
