@@ -85,6 +85,10 @@ class Text(str):
         made.key, made.values = key, values
         return made
 
+    def __reduce__(self):
+        """Copied and pickled as what it is (``copy.deepcopy`` of a chart's spec, ``st.cache_data``)."""
+        return (Text, (str(self), self.key, self.values))
+
 
 def t(key: str, /, **values) -> Text:
     """The text of ``key`` in the current language, its ``{name}`` placeholders filled from ``values``.

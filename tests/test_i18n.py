@@ -36,6 +36,19 @@ def test_t_fills_placeholders_and_english_is_the_default():
     assert i18n.t("no.such.key") == "no.such.key"
 
 
+def test_a_worded_text_survives_deepcopy_and_pickle_with_its_key_and_values():
+    """Specs hold worded titles: copying a chart's spec (or caching it) must not fail."""
+    import copy
+    import pickle
+
+    text = i18n.t("sidebar.too_big", name="a.png", size=12.34, limit=10)
+    for copied in (copy.deepcopy({"title": text})["title"], pickle.loads(pickle.dumps(text))):
+        assert copied == text and isinstance(copied, i18n.Text)
+        assert (copied.key, copied.values) == ("sidebar.too_big", {"name": "a.png", "size": 12.34, "limit": 10})
+    spec = views.channel.descriptors(trace(CBAM(8, reduction_ratio=2), torch.randn(1, 8, 4, 4))).spec
+    assert copy.deepcopy(spec) == spec
+
+
 @pytest.fixture(scope="module")
 def block_trace():
     torch.manual_seed(0)
