@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_browser.py                       # Channel, Spatial and Full CBAM
     .venv/bin/python benchmarks/bench_browser.py --pages spatial --dwell 0
+    git worktree add /tmp/before HEAD~3 && .venv/bin/python benchmarks/bench_browser.py --against /tmp/before
 
 On one fresh server, for each page it opens the page on each bundled sample image in turn (values no
 session has computed for that image), lets the student read for ``--dwell`` seconds, moves the sidebar
@@ -13,6 +14,10 @@ with the server. The Start page has no chart and computes nothing: its row is wh
 page update costs in this browser on this machine, the floor under the other rows.
 
 These are measurements, not tests: the machines are shared, so read one run's figures together.
+Their noise is larger than many changes (the same code measured 350 and 385 ms an hour apart):
+``--against`` runs a second server from another checkout (another commit, in a git worktree) and
+moves the same slider on both in turn, page by page and image by image, and prints the median of
+the paired differences, which that noise mostly cancels out of.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,28 +53,29 @@ IDLE = ("() => (window.sawRun || window.lastChange > window.pressed) && document
         ".getAttribute('data-test-script-state') === 'notRunning' && performance.now() - window.lastChange > 300")
 
 
-def slider_moves(browser, url: str, page_name: str, dwell: float, model: str, layer: str | None = None) -> list[float]:
-    """Milliseconds from the key press until the page is idle, once per sample image."""
-    times = []
-    page = browser.new_page(viewport={"width": 1400, "height": 1600})
-    for index, sample in enumerate(SAMPLES):
-        where = f"&layer={layer}" if layer else ""
-        page.goto(f"{url}/{'' if page_name == 'start' else page_name}?model={model}&sample={sample}{where}")  # Start is "/"
-        page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=120_000)
-        page.wait_for_timeout(1000)  # the first run's charts are drawn
-        page.evaluate(WATCH)
-        page.wait_for_timeout(dwell * 1000)
-        thumb = page.locator("[data-testid=stSidebar] [data-testid=stSlider] input[type=range]").nth(SLIDERS[page_name])
-        value, low, high = (int(thumb.get_attribute(name)) for name in ("value", "min", "max"))
-        up = (index % 2 == 0 and value < high) or value == low
-        thumb.focus()
-        thumb.press("ArrowRight" if up else "ArrowLeft")
-        page.wait_for_function(IDLE, timeout=120_000, polling=50)
-        times.append(page.evaluate("() => window.lastChange - window.pressed"))
-        if "Traceback" in page.inner_text("body"):
-            raise RuntimeError(f"a traceback on {page_name} with {sample}")
-    page.close()
-    return times
+def slider_move(page, url: str, page_name: str, index: int, dwell: float, model: str, layer: str | None) -> float:
+    """Milliseconds from the key press until the page is idle, on sample image ``index``."""
+    sample = SAMPLES[index]
+    where = f"&layer={layer}" if layer else ""
+    page.goto(f"{url}/{'' if page_name == 'start' else page_name}?model={model}&sample={sample}{where}")  # Start is "/"
+    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=120_000)
+    page.wait_for_timeout(1000)  # the first run's charts are drawn
+    page.evaluate(WATCH)
+    page.wait_for_timeout(dwell * 1000)
+    thumb = page.locator("[data-testid=stSidebar] [data-testid=stSlider] input[type=range]").nth(SLIDERS[page_name])
+    value, low, high = (int(thumb.get_attribute(name)) for name in ("value", "min", "max"))
+    up = (index % 2 == 0 and value < high) or value == low
+    thumb.focus()
+    thumb.press("ArrowRight" if up else "ArrowLeft")
+    page.wait_for_function(IDLE, timeout=120_000, polling=50)
+    if "Traceback" in page.inner_text("body"):
+        raise RuntimeError(f"a traceback on {page_name} with {sample} at {url}")
+    return page.evaluate("() => window.lastChange - window.pressed")
+
+
+def print_row(name: str, values: list[float]) -> None:
+    print(f"  {name:8s} median {statistics.median(values):6.0f}  min {min(values):6.0f}  max {max(values):6.0f}  "
+          f"{[round(v) for v in values]}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,20 +84,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dwell", type=float, default=1.0, help="seconds of reading before the slider moves")
     parser.add_argument("--model", default="demo")
     parser.add_argument("--layer", help="the CBAM block the pages show (default: the model's default, its last)")
+    parser.add_argument("--against", type=Path, help="another checkout (e.g. a git worktree of an older commit): "
+                        "measure both in turn and print the paired differences")
+    parser.add_argument("--rounds", type=int, help="passes over the images (default 1, or 2 with --against)")
     args = parser.parse_args(argv)
+    rounds = args.rounds or (2 if args.against else 1)
 
-    results = {}
-    with running_app("bench_browser.log") as app, sync_playwright() as playwright:
+    results: dict[str, list[float]] = {name: [] for name in args.pages}
+    other: dict[str, list[float]] = {name: [] for name in args.pages}
+    with ExitStack() as stack:
+        app = stack.enter_context(running_app("bench_browser.log"))
+        then = stack.enter_context(running_app("bench_browser_against.log", script=args.against / "app.py")) if args.against else None
+        playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        here, there = browser.new_page(viewport={"width": 1400, "height": 1600}), browser.new_page(viewport={"width": 1400, "height": 1600})
         for name in args.pages:
-            results[name] = slider_moves(browser, app.url, name, args.dwell, args.model, args.layer)
+            for turn in range(rounds * len(SAMPLES)):
+                index = turn % len(SAMPLES)
+                both = [(results, here, app.url)] + ([(other, there, then.url)] if then else [])
+                for store, page, url in (both if turn % 2 == 0 else both[::-1]):  # each goes first half of the time
+                    store[name].append(slider_move(page, url, name, index, args.dwell, args.model, args.layer))
         browser.close()
     print(f"One notch of the slider after {args.dwell:g} s of reading, model {args.model!r}"
-          f"{f', block {args.layer}' if args.layer else ''}, {len(SAMPLES)} images "
+          f"{f', block {args.layer}' if args.layer else ''}, {len(SAMPLES)} images x {rounds} "
           "(ms from the key press until the page is idle; target ≤ 250):")
     for name, values in results.items():
-        print(f"  {name:8s} median {statistics.median(values):6.0f}  min {min(values):6.0f}  max {max(values):6.0f}  "
-              f"{[round(v) for v in values]}")
+        print_row(name, values)
+        if args.against:
+            print_row("  against", other[name])
+            print(f"    paired difference (this checkout - {args.against}): median {statistics.median(a - b for a, b in zip(values, other[name])):+.0f} ms")
     return 0
 
 
