@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         then = stack.enter_context(running_app("bench_browser_against.log", script=args.against / "app.py")) if args.against else None
         playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        here, there = browser.new_page(viewport={"width": 1400, "height": 1600}), browser.new_page(viewport={"width": 1400, "height": 1600})
+        here = browser.new_page(viewport={"width": 1400, "height": 1600})
+        there = browser.new_page(viewport={"width": 1400, "height": 1600}) if then else None
         for name in args.pages:
             for turn in range(rounds * len(SAMPLES)):
                 index = turn % len(SAMPLES)

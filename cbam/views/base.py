@@ -191,7 +191,6 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
     grid_y, grid_x = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
     shift_y, shift_x = (h // 2, w // 2) if offsets else (0, 0)
     values = np.concatenate([panels[n].ravel() for n in names]).astype(np.float64)
-    mid, span = (scale.low + scale.high) / 2, (scale.high - scale.low) / 2 or 1.0
     table = {
         "panel": np.repeat(np.arange(len(names)), h * w),
         "label": np.repeat(np.array(names, dtype=object), h * w),
@@ -199,8 +198,9 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
         "y": np.tile(grid_y.ravel() * step - shift_y, len(names)),
         "v": values,
     }
-    if numbers:
-        table["dark"] = (np.abs(values - mid) > 0.6 * span).astype(np.int8)  # a number on a dark cell is written white
+    if numbers:  # a number on a dark cell (far from the scale's middle) is written white
+        mid, span = (scale.low + scale.high) / 2, (scale.high - scale.low) / 2 or 1.0
+        table["dark"] = (np.abs(values - mid) > 0.6 * span).astype(np.int8)
     # A range that is not the data's own (±max|v| for signed values) rides in the data as two hidden
     # cells under the first visible one (``ph`` 1). Each column and each encoding is work for the
     # browser in every cell, so a map coloured over its own range has neither.
