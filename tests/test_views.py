@@ -303,6 +303,18 @@ def test_a_map_coloured_over_its_own_range_has_no_hidden_cells_and_a_signed_one_
     assert "dark" in spatial.kernel(block).table()  # numbers in the cells: white on dark ones
 
 
+def test_a_number_written_on_a_cell_or_bar_has_the_same_tooltip_as_its_cell_or_bar():
+    """The numbers are drawn on top: hovering one must show the cell's map, position and value (it
+    showed the text layer's raw fields, "v 0.00")."""
+    block, t = traced()
+    kernel = spatial.kernel(block).spec["spec"]["layer"]
+    assert kernel[1]["encoding"]["tooltip"] == kernel[0]["encoding"]["tooltip"]
+    assert [f["field"] for f in kernel[0]["encoding"]["tooltip"]] == ["label", "x", "y", "v"]
+    changes = network.step_changes(t).spec["layer"]
+    assert changes[1]["encoding"]["tooltip"] == changes[0]["encoding"]["tooltip"]
+    assert [f["field"] for f in spatial.mask(t).spec["layer"][0]["encoding"]["tooltip"]] == ["x", "y", "v"]  # one panel: no name
+
+
 def test_the_kernel_sized_charts_have_one_spec_for_every_k_so_a_new_k_only_swaps_their_data():
     specs = []
     for k in (3, 5, 7):

@@ -225,7 +225,8 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
         "y": {"field": "y", "type": "ordinal", "title": f"y {where}({axis})", "axis": y_axis},
         "color": {"field": "v", "type": "quantitative", "title": value,
                   "scale": scale.vega() if shared else {"scheme": scale.scheme, "reverse": scale.reverse}},
-        "tooltip": [{"field": "label", "type": "nominal", "title": text("base.map")},
+        # The panel's name where there are several; the same tooltip on the numbers written in the cells.
+        "tooltip": [*([{"field": "label", "type": "nominal", "title": text("base.map")}] if len(names) > 1 else []),
                     {"field": "x", "type": "quantitative", "title": "x"},
                     {"field": "y", "type": "quantitative", "title": "y"},
                     {"field": "v", "type": "quantitative", "title": value, "format": ".4f"}],
@@ -245,6 +246,7 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
             "encoding": {
                 "x": {"field": "x", "type": "ordinal"}, "y": {"field": "y", "type": "ordinal"},
                 "text": {"field": "v", "type": "quantitative", "format": ".2f"},
+                "tooltip": encoding["tooltip"],
                 "color": {"condition": {"test": "datum.dark == 1", "value": "white"}, "value": "black"},
             },
         })
@@ -256,7 +258,6 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
         "autosize": {"type": "pad"},  # the cells keep their size; axes and legend come on top
     }
     if len(names) == 1:
-        inner["layer"][0]["encoding"]["tooltip"] = encoding["tooltip"][1:]
         spec.update(inner)
     else:
         # Faceted by the panel's number, not its name: names that change with the data (a channel's

@@ -35,7 +35,8 @@ def step_changes(t: CBAMTrace, step_names: tuple[str, str] | None = None) -> Cha
     spec["layer"] = [*spec["layer"], {"mark": {"type": "text", "dy": -6, "fontSize": 11},
                                       "encoding": {"x": {"field": "mid", "type": "quantitative"},
                                                    "y": {"field": "v", "type": "quantitative"},
-                                                   "text": {"field": "v", "type": "quantitative", "format": ".1f"}}}]
+                                                   "text": {"field": "v", "type": "quantitative", "format": ".1f"},
+                                                   "tooltip": spec["layer"][0]["encoding"]["tooltip"]}}]  # the bar's, on its label too
     spec["layer"][0]["encoding"]["x"]["axis"] = {"values": [0, 1, 2], "labelExpr": "['F → F′','F′ → F″','F → F″'][datum.value]"}
     table = dict(chart.tables["main"], mid=(chart.tables["main"]["x0"] + chart.tables["main"]["x1"]) / 2)
     png = plots.plot(plots.step_changes, t.x[0], t.x_channel[0], t.out[0])
