@@ -198,8 +198,9 @@ def test_a_lesson_link_as_the_first_request_of_a_fresh_server(fresh_server, brow
     nav = page.locator("[data-testid='stSidebarNav']")
     assert "Spatial attention" in nav.inner_text() and "app" not in nav.inner_text().split()
     sidebar = page.locator("[data-testid='stSidebar']")
-    assert "Coffee cup" in sidebar.inner_text()
-    assert "3×3" in page.locator("[data-testid='stMain']").inner_text()
+    # The first run (the old pages/ mode) reruns itself through app.py: wait for that run's page.
+    sync_api.expect(sidebar).to_contain_text("Coffee cup", timeout=60_000)
+    sync_api.expect(page.locator("[data-testid='stMain']")).to_contain_text("3×3", timeout=60_000)
     assert page_problems(page) == []
     nav.get_by_text("Channel attention", exact=True).click()
     wait_until_idle(page)
@@ -294,6 +295,27 @@ def test_panel_headers_follow_the_data_when_only_the_data_is_swapped(browser):
         assert chart.get_attribute("data-before") == "yes"  # the same view all along: only its data changed
         assert not page_problems(page)
         page.close()
+
+
+def test_hovering_a_feature_map_drawn_as_a_picture_shows_its_channel_position_and_activation(server, browser):
+    """The feature grid is one picture per channel; the cells of the channel under the pointer get marks
+    for the tooltip (it shows from the second move on a channel: the first one makes the marks)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page.goto(f"{server}/channel")
+    wait_until_idle(page)
+    chart = page.locator(".st-key-view-most_and_least canvas.marks")
+    top = find_tooltip(page, chart, "activation", [(x / 100, 0.3) for x in range(8, 22, 2)])[0]
+    bottom = find_tooltip(page, chart, "activation", [(x / 100, 0.72) for x in range(8, 22, 2)])[0]
+    weights = []
+    for text in (top, bottom):
+        name = number_after(text, "map")  # "ch 12 · Mc 0.81"
+        assert name.startswith("ch ") and " · Mc " in name, text
+        weights.append(float(name.rsplit(" ", 1)[1]))
+        assert int(number_after(text, "x")) >= 0 and int(number_after(text, "y")) >= 0
+        float(number_after(text, "activation"))
+    assert weights[0] >= weights[1]  # the top row holds the most attended channels, the bottom row the least
+    page.locator(".st-key-view-most_and_least").screenshot(path=str(SHOTS / "feature-grid-hover.png"))
+    page.close()
 
 
 def test_hovering_ms_shows_a_position_and_its_value_and_a_click_moves_the_window_there(server, browser):

@@ -3,6 +3,8 @@
 Each chart's numbers are the trace's numbers, and the PNG figure of the same view is handed the same
 numbers; charts are never handed NaN, infinity or an empty map; overlays keep the photo's shape."""
 
+import base64
+import io
 import json
 
 import numpy as np
@@ -12,7 +14,7 @@ from PIL import Image
 
 from cbam import CBAM, explore, report, trace, views, zoo
 from cbam.views import channel, network, overlay, spatial
-from cbam.views.base import MAX_CELLS, Chart, Scale, ViewError, fit_cells
+from cbam.views.base import HOVER, MAX_CELLS, Chart, Scale, ViewError, colorize, fit_cells, unpack
 
 
 def traced(channels=16, size=12, seed=0, **options):
@@ -23,15 +25,8 @@ def traced(channels=16, size=12, seed=0, **options):
 
 
 def grid(chart: Chart, panel: int) -> np.ndarray:
-    """Panel ``panel`` of a heatmap chart's table as a 2D array (rows y, columns x)."""
-    table = chart.table()
-    rows = table["panel"] == panel
-    if "ph" in table:
-        rows &= table["ph"] == 0  # not the hidden cells that set a range other than the data's own
-    ys, xs = table["y"][rows], table["x"][rows]
-    out = np.full((len(np.unique(ys)), len(np.unique(xs))), np.nan)
-    out[np.searchsorted(np.unique(ys), ys), np.searchsorted(np.unique(xs), xs)] = table["v"][rows]
-    return out
+    """Panel ``panel`` of a heatmap chart as a 2D array (rows y, columns x)."""
+    return chart.panel(panel)
 
 
 def series(chart: Chart, index: int = 0) -> np.ndarray:
@@ -68,9 +63,9 @@ def test_the_feature_grid_shows_the_most_and_least_attended_channels_with_the_pn
 def test_large_maps_are_shown_as_block_means_within_the_cell_budget():
     _, t = traced(channels=16, size=80)
     chart = channel.feature_grid(t, n=4)
-    assert len(chart.table()["v"]) <= MAX_CELLS
+    assert sum(grid(chart, panel).size for panel in range(8)) <= MAX_CELLS
     most, _ = explore.ranked_channels(t.channel_weights[0], 4)
-    step = int(np.diff(np.unique(chart.table()["x"]))[0])
+    step = int(np.diff(chart.spec["spec"]["layer"][-1]["encoding"]["x"]["scale"]["domain"])[0])
     assert step > 1 and "block means" in json.dumps(chart.spec)
     pooled = torch.nn.functional.avg_pool2d(t.x[0, most[0]][None, None], step, ceil_mode=True)[0, 0]
     np.testing.assert_allclose(grid(chart, 0), pooled.numpy(), rtol=1e-5)
@@ -120,10 +115,11 @@ def test_spatial_charts_show_the_pooled_maps_the_kernel_and_the_mask():
     assert mask.select == "position" and mask.spec["layer"][0]["params"][0]["select"]["fields"] == ["x", "y"]
     assert mask.spec["layer"][0]["encoding"]["color"]["scale"]["domain"] == [0.0, 1.0]  # bounded: a fixed scale
     logits = spatial.conv_output(t)
-    hidden = logits.table()["v"][logits.table()["ph"] == 1]  # the colour range rides in the data
     limit = float(t.spatial_logits.abs().max())
-    assert sorted(hidden) == pytest.approx([-limit, limit])  # signed: symmetric about 0
-    assert "domain" not in logits.spec["layer"][0]["encoding"]["color"]["scale"]
+    np.testing.assert_allclose(grid(logits, 0), t.spatial_logits[0, 0].numpy(), rtol=1e-6)
+    # the colour range rides in the data, signed: symmetric about 0
+    assert [logits.table()["lo"][0], logits.table()["hi"][0]] == pytest.approx([-limit, limit])
+    assert "domain" not in json.dumps(logits.spec["layer"][0]["encoding"]["color"])
 
 
 @pytest.mark.parametrize("options", [{}, {"spatial_pool_order": "max-avg", "spatial_batch_norm": True}])
@@ -159,8 +155,9 @@ def test_a_block_with_non_finite_numbers_gives_a_view_error_not_a_chart():
 
 def test_one_by_one_feature_maps_are_drawn():
     block, t = traced(size=1)
-    for chart in (channel.feature_grid(t), spatial.mask(t), spatial.pools(t), network.step_changes(t)):
-        assert len(chart.table()["v"]) >= 1
+    for chart in (channel.feature_grid(t), spatial.mask(t), spatial.pools(t)):
+        assert grid(chart, 0).shape == (1, 1)
+    assert len(network.step_changes(t).table()["v"]) >= 1
     photo = np.zeros((30, 50, 3), np.uint8)
     picture = spatial.mask_on_photo(photo, t, block)
     assert picture.rgb.shape == (30, 50, 3)
@@ -276,7 +273,7 @@ def test_a_charts_spec_does_not_change_with_its_data_so_the_browser_only_swaps_t
                  lambda t: channel.before_after(t, [1, 2])):
         a, b = view(t1), view(t2)
         assert json.dumps(a.spec, sort_keys=True) == json.dumps(b.spec, sort_keys=True), view
-        assert not np.array_equal(a.table()["v"], b.table()["v"])
+        assert not all(np.array_equal(a.table()[k], b.table()[k]) for k in a.table())
 
 
 def test_the_hidden_layers_spec_does_not_change_with_r_so_a_new_r_only_swaps_its_data():
@@ -291,16 +288,42 @@ def test_the_hidden_layers_spec_does_not_change_with_r_so_a_new_r_only_swaps_its
     assert widths == [8, 4, 2] and len(set(specs)) == 1
 
 
-def test_a_map_coloured_over_its_own_range_has_no_hidden_cells_and_a_signed_one_has_two():
-    """Every column and encoding is work for the browser in every cell: the hidden range cells (and the
-    opacity that hides them) are there only where the range is not the data's own."""
+def test_a_map_without_numbers_or_clicks_is_one_picture_per_panel_with_its_cells_packed():
+    """A mark per cell is work for the browser at every slider move: such a map is sent as one row per
+    panel (its picture, its colour range and its values packed) and its cells get marks only in the
+    panel under the pointer."""
+    _, t = traced()
+    chart = channel.feature_grid(t)
+    table, most, least = chart.table(), *explore.ranked_channels(t.channel_weights[0], 4)
+    assert list(table["panel"]) == list(range(8)) and "x" not in table and "v" not in table
+    scale = Scale.data(*(t.x[0, c].numpy() for c in most + least))
+    for panel, c in enumerate(most + least):
+        values = t.x[0, c].numpy()
+        np.testing.assert_allclose(unpack(table["cells"][panel], values.shape), values, rtol=1e-6)
+        png = Image.open(io.BytesIO(base64.b64decode(table["url"][panel].split(",", 1)[1])))
+        np.testing.assert_array_equal(np.asarray(png.convert("RGB")), colorize(values, scale))  # one pixel a cell
+    assert (table["lo"] == scale.low).all() and (table["hi"] == scale.high).all()  # the legend's range
+    legend, image, cells = chart.spec["spec"]["layer"]
+    assert image["mark"]["type"] == "image" and image["mark"]["smooth"] is False
+    assert cells["transform"][0] == {"filter": {"param": HOVER, "empty": False}}  # marks under the pointer only
+    assert [f["field"] for f in cells["encoding"]["tooltip"]] == ["label", "x", "y", "v"]
+
+
+def test_each_panel_of_the_pooled_maps_has_its_own_colour_range():
+    _, t = traced()
+    pools = spatial.pools(t)
+    for panel, field in enumerate(["spatial_avg", "spatial_max"]):
+        values = getattr(t, field)[0, 0].numpy()
+        assert [pools.table()["lo"][panel], pools.table()["hi"][panel]] == pytest.approx([values.min(), values.max()])
+    assert pools.spec["resolve"]["scale"]["color"] == "independent"
+
+
+def test_maps_with_numbers_keep_a_mark_per_cell_and_a_signed_range_rides_in_two_hidden_cells():
     block, t = traced()
-    grid_chart, logits = channel.feature_grid(t), spatial.conv_output(t)
-    assert "ph" not in grid_chart.table() and "dark" not in grid_chart.table()
-    assert "opacity" not in grid_chart.spec["spec"]["layer"][0]["encoding"]
-    assert "domain" not in grid_chart.spec["spec"]["layer"][0]["encoding"]["color"]["scale"]  # the browser spans the data
-    assert int(logits.table()["ph"].sum()) == 2 and "opacity" in logits.spec["layer"][0]["encoding"]
-    assert "dark" in spatial.kernel(block).table()  # numbers in the cells: white on dark ones
+    kernel = spatial.kernel(block)
+    assert "dark" in kernel.table()  # numbers in the cells: white on dark ones
+    assert int(kernel.table()["ph"].sum()) == 2 and "opacity" in kernel.spec["spec"]["layer"][0]["encoding"]
+    assert "ph" not in spatial.mask(t).table()  # Ms: a fixed range, in the spec
 
 
 def test_a_number_written_on_a_cell_or_bar_has_the_same_tooltip_as_its_cell_or_bar():

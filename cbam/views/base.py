@@ -12,17 +12,22 @@ Nothing here imports Streamlit.
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
+import matplotlib
 import numpy as np
 import torch
+from PIL import Image
 
 from .. import plots
 from ..i18n import t as text
 
-__all__ = ["Chart", "Picture", "ViewError", "Scale", "heatmaps", "bars", "finite", "as_array", "MAX_CELLS"]
+__all__ = ["Chart", "Picture", "ViewError", "Scale", "heatmaps", "bars", "finite", "as_array", "colorize", "MAX_CELLS"]
 
 MAX_CELLS = 16_384
 """The most cells one heatmap view draws. Larger maps are averaged over s×s blocks to fit (and say so)."""
@@ -59,6 +64,21 @@ class Chart:
 
     def table(self, name: str = "main") -> dict[str, np.ndarray]:
         return self.tables[name]
+
+    def panel(self, index: int = 0) -> np.ndarray:
+        """Panel ``index`` of a heatmap as a 2D array (rows y, columns x), whichever way it is drawn."""
+        table = self.table()
+        if "cells" in table:  # drawn as pictures: the cells ride packed, the map's size is in the spec
+            encoding = self.spec.get("spec", self.spec)["layer"][-1]["encoding"]
+            shape = len(encoding["y"]["scale"]["domain"]), len(encoding["x"]["scale"]["domain"])
+            return unpack(table["cells"][index], shape)
+        rows = table["panel"] == index
+        if "ph" in table:
+            rows &= table["ph"] == 0  # not the hidden cells that set a range other than the data's own
+        ys, xs = table["y"][rows], table["x"][rows]
+        out = np.full((len(np.unique(ys)), len(np.unique(xs))), np.nan)
+        out[np.searchsorted(np.unique(ys), ys), np.searchsorted(np.unique(xs), xs)] = table["v"][rows]
+        return out
 
 
 @dataclass(frozen=True)
@@ -151,6 +171,25 @@ class Scale:
         return {"redblue": "RdBu"}.get(self.scheme, self.scheme) + ("" if not self.reverse else "_r")
 
 
+@lru_cache(maxsize=16)
+def _lut(cmap: str) -> np.ndarray:
+    return (matplotlib.colormaps[cmap](np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
+
+
+def colorize(values: np.ndarray, scale: Scale) -> np.ndarray:
+    """Values as colours of ``scale`` (clipped to its range), (..., 3) uint8."""
+    unit = (np.asarray(values, dtype=np.float32) - scale.low) / (scale.high - scale.low)
+    index = np.clip(np.nan_to_num(unit) * 255 + 0.5, 0, 255).astype(np.uint8)
+    return _lut(scale.cmap)[index]
+
+
+def png_url(rgb: np.ndarray) -> str:
+    """An RGB array (h, w, 3) uint8 as a PNG data URL (one pixel per cell: the browser scales it up)."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 # --------------------------------------------------------------------------------------------
 # Two chart shapes: heatmaps (one panel per map) and bars (one bar per index)
 # --------------------------------------------------------------------------------------------
@@ -177,6 +216,10 @@ def _axis_values(n: int) -> list[int]:
     return list(range(0, n, step))
 
 
+HOVER = "panel_under_pointer"
+"""The selection, in a heatmap drawn as pictures, of the panel under the pointer: its cells get marks."""
+
+
 def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, title: str, columns: int = 4,
              step: int = 1, select: str | None = None, numbers: bool = False, axis: str = "",
              offsets: bool = False, width: int = PANEL_PX, shared: bool = True) -> Chart:
@@ -185,32 +228,18 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
     ``step``: the maps are s×s block means (said in the axis titles). ``select``: the name of a
     click selection on (x, y). ``numbers``: write each cell's value in it (small maps, e.g. a kernel).
     ``offsets``: label cells by their offset from the centre (a kernel) instead of their position.
-    ``shared``: one colour scale for all panels (else each panel spans its own data, ``scale``'s scheme)."""
+    ``shared``: one colour scale for all panels (else each panel spans its own data, ``scale``'s scheme).
+
+    **Two ways to draw.** A map whose cells carry numbers or a click gets a mark per cell. Any other
+    map is drawn as a picture: each panel one image, coloured here (``colorize``, the PNG's colormap),
+    one pixel per cell, scaled up unsmoothed. Marks for its cells exist only in the panel under the
+    pointer, for the tooltip. In Chromium, a mark per cell cost about 40–60 µs of the browser's time
+    at every slider move (the page's two feature-map charts, 2,000 cells, were a third of its work);
+    a picture costs the same for 144 cells or 16,384.
+    """
     names = list(panels)
     h, w = next(iter(panels.values())).shape
-    grid_y, grid_x = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
     shift_y, shift_x = (h // 2, w // 2) if offsets else (0, 0)
-    values = np.concatenate([panels[n].ravel() for n in names]).astype(np.float64)
-    table = {
-        "panel": np.repeat(np.arange(len(names)), h * w),
-        "label": np.repeat(np.array(names, dtype=object), h * w),
-        "x": np.tile(grid_x.ravel() * step - shift_x, len(names)),
-        "y": np.tile(grid_y.ravel() * step - shift_y, len(names)),
-        "v": values,
-    }
-    if numbers:  # a number on a dark cell (far from the scale's middle) is written white
-        mid, span = (scale.low + scale.high) / 2, (scale.high - scale.low) / 2 or 1.0
-        table["dark"] = (np.abs(values - mid) > 0.6 * span).astype(np.int8)
-    # A range that is not the data's own (±max|v| for signed values) rides in the data as two hidden
-    # cells under the first visible one (``ph`` 1). Each column and each encoding is work for the
-    # browser in every cell, so a map coloured over its own range has neither.
-    hidden_range = shared and not scale.fixed and not scale.spans_data
-    if hidden_range:
-        table["ph"] = np.zeros(len(values), dtype=np.int8)
-        hidden = {"panel": np.zeros(2, np.int64), "label": np.array([names[0]] * 2, dtype=object),
-                  "x": np.full(2, -shift_x), "y": np.full(2, -shift_y), "v": np.array([scale.low, scale.high]),
-                  "ph": np.ones(2, np.int8), "dark": np.zeros(2, np.int8)}
-        table = {k: np.concatenate([hidden[k], table[k]]) for k in table}
     # A kernel's offsets all get a label (k ≤ 11 fits), so its spec does not change with k; a map's
     # positions get about six (its size changes only with the block).
     x_axis = {"labelAngle": 0} if offsets else {"values": [v * step for v in _axis_values(w)], "labelAngle": 0}
@@ -220,36 +249,20 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
     size_note = text("base.block_means", step=step) if step > 1 else ""
     cell = max(2, width // max(h, w))
     encoding: dict[str, Any] = {
-        "x": {"field": "x", "type": "ordinal", "title": f"x {where}({axis}){size_note}",
-              "axis": x_axis},
+        "x": {"field": "x", "type": "ordinal", "title": f"x {where}({axis}){size_note}", "axis": x_axis},
         "y": {"field": "y", "type": "ordinal", "title": f"y {where}({axis})", "axis": y_axis},
-        "color": {"field": "v", "type": "quantitative", "title": value,
-                  "scale": scale.vega() if shared else {"scheme": scale.scheme, "reverse": scale.reverse}},
         # The panel's name where there are several; the same tooltip on the numbers written in the cells.
         "tooltip": [*([{"field": "label", "type": "nominal", "title": text("base.map")}] if len(names) > 1 else []),
                     {"field": "x", "type": "quantitative", "title": "x"},
                     {"field": "y", "type": "quantitative", "title": "y"},
                     {"field": "v", "type": "quantitative", "title": value, "format": ".4f"}],
     }
-    if hidden_range:
-        encoding["opacity"] = {"condition": {"test": "datum.ph == 1", "value": 0}, "value": 1}
-    layer: list[dict[str, Any]] = [{"mark": {"type": "rect"}, "encoding": encoding}]
-    if select:
-        layer[0]["params"] = [{"name": select, "select": {"type": "point", "fields": ["x", "y"], "on": "click",
-                                                           "clear": False}}]
-        encoding["strokeWidth"] = {"condition": {"param": select, "value": 2, "empty": False}, "value": 0}
-        encoding["stroke"] = {"value": "cyan"}
-    if numbers:
-        layer.append({
-            "mark": {"type": "text", "fontSize": 10},
-            **({"transform": [{"filter": "datum.ph == 0"}]} if hidden_range else {}),
-            "encoding": {
-                "x": {"field": "x", "type": "ordinal"}, "y": {"field": "y", "type": "ordinal"},
-                "text": {"field": "v", "type": "quantitative", "format": ".2f"},
-                "tooltip": encoding["tooltip"],
-                "color": {"condition": {"test": "datum.dark == 1", "value": "white"}, "value": "black"},
-            },
-        })
+    if not numbers and not select:
+        table, layer = _pictures(panels, scale, encoding, value=value, shared=shared, step=step,
+                                 size=(cell * w, cell * h))
+    else:
+        table, layer = _cells(panels, scale, encoding, value=value, select=select, numbers=numbers,
+                              shared=shared, step=step, shift=(shift_x, shift_y))
     inner = {"width": cell * w, "height": cell * h, "layer": layer}
     spec: dict[str, Any] = {
         "title": title,
@@ -271,6 +284,126 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
                      "resolve": {"scale": {"x": "independent", "y": "independent",
                                            **({} if shared else {"color": "independent"})}}})
     return Chart(spec, {"main": table}, select=select)
+
+
+def _pictures(panels: Mapping[str, np.ndarray], scale: Scale, encoding: dict[str, Any], *, value: str,
+              shared: bool, step: int, size: tuple[int, int]) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
+    """A panel's picture, its colour legend and, under the pointer, its cells (see ``heatmaps``).
+
+    The table has one row per panel, not per cell: its number, name, picture (``url``), the ends of
+    its colour range (``lo``, ``hi``) and its cells' values, row by row, as one string (``cells``).
+    The browser unpacks the cells of the panel under the pointer only. The spec holds no number of
+    the data, so a new r or k only swaps the data of a drawn chart."""
+    maps = list(panels.values())
+    h, w = maps[0].shape
+    scales = [scale if shared else Scale(scale.scheme, *_range(m), reverse=scale.reverse) for m in maps]
+    table = {
+        "panel": np.arange(len(maps)),
+        "label": np.array([str(n) for n in panels], dtype=object),
+        "url": np.array([png_url(colorize(m, s)) for m, s in zip(maps, scales)], dtype=object),
+        "lo": np.array([s.low for s in scales]),
+        "hi": np.array([s.high for s in scales]),
+        "cells": np.array([pack(m) for m in maps], dtype=object),
+    }
+    legend = {  # two invisible marks per panel at the ends of its range: the colour legend, from the data
+        "transform": [{"fold": ["lo", "hi"], "as": ["end", "bound"]}],
+        "mark": {"type": "point", "opacity": 0, "tooltip": None},
+        "encoding": {"color": {"field": "bound", "type": "quantitative", "title": value,
+                               "scale": {"scheme": scale.scheme, "reverse": scale.reverse}}},
+    }
+    image = {
+        # Its tooltip names the panel: the pointer's first move on a panel makes its cells' marks, and
+        # the tooltip of the last panel's cell must not stay up meanwhile.
+        "mark": {"type": "image", "aspect": False, "smooth": False, "align": "left", "baseline": "top",
+                 "width": size[0], "height": size[1], "tooltip": {"expr": f"{{{_js_string(text('base.map'))}: datum.label}}"}},
+        "encoding": {"x": {"value": 0}, "y": {"value": 0}, "url": {"field": "url", "type": "nominal"}},
+        "params": [{"name": HOVER, "select": {"type": "point", "on": "pointerover", "fields": ["panel"],
+                                              "clear": False}}],
+    }
+    # Every panel's axes, whether or not its cells have marks.
+    encoding["x"]["scale"] = {"domain": [i * step for i in range(w)]}
+    encoding["y"]["scale"] = {"domain": [i * step for i in range(h)]}
+    under_pointer = {
+        "transform": [{"filter": {"param": HOVER, "empty": False}},
+                      {"calculate": "split(datum.cells, ',')", "as": "v"},
+                      {"calculate": "sequence(0, length(datum.v))", "as": "i"},
+                      {"flatten": ["v", "i"]},
+                      {"calculate": f"(datum.i % {w}) * {step}", "as": "x"},
+                      {"calculate": f"floor(datum.i / {w}) * {step}", "as": "y"},
+                      {"calculate": "toNumber(datum.v)", "as": "v"}],
+        "mark": {"type": "rect", "fill": "transparent"},
+        "encoding": encoding,
+    }
+    return table, [legend, image, under_pointer]
+
+
+def pack(values: np.ndarray) -> str:
+    """A map's values, row by row, as one string of numbers (7 significant digits: a float32's)."""
+    return ",".join(f"{v:.7g}" for v in np.asarray(values, dtype=np.float64).ravel().tolist())
+
+
+def unpack(cells: str, shape: tuple[int, int]) -> np.ndarray:
+    """The map ``pack`` wrote."""
+    return np.array([float(v) for v in cells.split(",")]).reshape(shape)
+
+
+def _range(values: np.ndarray) -> tuple[float, float]:
+    scale = Scale.data(values)
+    return scale.low, scale.high
+
+
+def _cells(panels: Mapping[str, np.ndarray], scale: Scale, encoding: dict[str, Any], *, value: str,
+           select: str | None, numbers: bool, shared: bool, step: int,
+           shift: tuple[int, int]) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
+    """A mark per cell, coloured by the browser, with the cell's number written in it where ``numbers``."""
+    names = list(panels)
+    h, w = next(iter(panels.values())).shape
+    shift_x, shift_y = shift
+    grid_y, grid_x = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    values = np.concatenate([panels[n].ravel() for n in names]).astype(np.float64)
+    table = {
+        "panel": np.repeat(np.arange(len(names)), h * w),
+        "label": np.repeat(np.array(names, dtype=object), h * w),
+        "x": np.tile(grid_x.ravel() * step - shift_x, len(names)),
+        "y": np.tile(grid_y.ravel() * step - shift_y, len(names)),
+        "v": values,
+    }
+    if numbers:  # a number on a dark cell (far from the scale's middle) is written white
+        mid, span = (scale.low + scale.high) / 2, (scale.high - scale.low) / 2 or 1.0
+        table["dark"] = (np.abs(values - mid) > 0.6 * span).astype(np.int8)
+    # A range that is not the data's own (±max|v| for signed values) rides in the data as two hidden
+    # cells under the first visible one (``ph`` 1). Each column and each encoding is work for the
+    # browser in every cell, so a map coloured over its own range has neither.
+    hidden_range = shared and not scale.fixed and not scale.spans_data
+    if hidden_range:
+        table["ph"] = np.zeros(len(values), dtype=np.int8)
+        hidden = {"panel": np.zeros(2, np.int64), "label": np.array([names[0]] * 2, dtype=object),
+                  "x": np.full(2, -shift_x), "y": np.full(2, -shift_y), "v": np.array([scale.low, scale.high]),
+                  "ph": np.ones(2, np.int8), "dark": np.zeros(2, np.int8)}
+        for k in list(table):
+            table[k] = np.concatenate([hidden[k], table[k]])
+    encoding["color"] = {"field": "v", "type": "quantitative", "title": value,
+                         "scale": scale.vega() if shared else {"scheme": scale.scheme, "reverse": scale.reverse}}
+    if hidden_range:
+        encoding["opacity"] = {"condition": {"test": "datum.ph == 1", "value": 0}, "value": 1}
+    layer: list[dict[str, Any]] = [{"mark": {"type": "rect"}, "encoding": encoding}]
+    if select:
+        layer[0]["params"] = [{"name": select, "select": {"type": "point", "fields": ["x", "y"], "on": "click",
+                                                           "clear": False}}]
+        encoding["strokeWidth"] = {"condition": {"param": select, "value": 2, "empty": False}, "value": 0}
+        encoding["stroke"] = {"value": "cyan"}
+    if numbers:
+        layer.append({
+            "mark": {"type": "text", "fontSize": 10},
+            **({"transform": [{"filter": "datum.ph == 0"}]} if hidden_range else {}),
+            "encoding": {
+                "x": {"field": "x", "type": "ordinal"}, "y": {"field": "y", "type": "ordinal"},
+                "text": {"field": "v", "type": "quantitative", "format": ".2f"},
+                "tooltip": encoding["tooltip"],
+                "color": {"condition": {"test": "datum.dark == 1", "value": "white"}, "value": "black"},
+            },
+        })
+    return table, layer
 
 
 def bars(series: Mapping[str, np.ndarray], *, title: str, x_title: str, y_title: str, colors: Sequence[str],

@@ -8,15 +8,12 @@ what the network never saw.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-import matplotlib
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .base import Chart, Scale
+from .base import Chart, Scale, colorize
 
 __all__ = ["DISPLAY_SIDE", "display_photo", "crop_box", "colorize", "on_photo", "mark_window", "colorbar",
            "normalised"]
@@ -41,18 +38,6 @@ def crop_box(height: int, width: int) -> tuple[int, int, int]:
     """(top, left, side) of the centre square the network sees, in a photo of that size."""
     side = min(height, width)
     return (height - side) // 2, (width - side) // 2, side
-
-
-@lru_cache(maxsize=16)
-def _lut(cmap: str) -> np.ndarray:
-    return (matplotlib.colormaps[cmap](np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
-
-
-def colorize(values: np.ndarray, scale: Scale) -> np.ndarray:
-    """Values as colours of ``scale`` (clipped to its range), (..., 3) uint8."""
-    unit = (np.asarray(values, dtype=np.float32) - scale.low) / (scale.high - scale.low)
-    index = np.clip(np.nan_to_num(unit) * 255 + 0.5, 0, 255).astype(np.uint8)
-    return _lut(scale.cmap)[index]
 
 
 def upsample(map2d: np.ndarray, height: int, width: int) -> np.ndarray:
