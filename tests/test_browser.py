@@ -106,12 +106,12 @@ def tooltip_at(page, element, fx: float, fy: float) -> str:
     return tip.inner_text() if tip.count() else ""
 
 
-def find_tooltip(page, element, needle: str, points) -> tuple[str, tuple[float, float]]:
-    """The first of ``points`` whose tooltip contains ``needle``, and its text."""
+def find_tooltip(page, element, needle: str | tuple[str, ...], points) -> tuple[str, tuple[float, float]]:
+    """The first of ``points`` whose tooltip contains ``needle`` (each of them, for a tuple), and its text."""
     seen = []
     for fx, fy in points:
         text = tooltip_at(page, element, fx, fy)
-        if needle in text:
+        if all(n in text for n in ((needle,) if isinstance(needle, str) else needle)):
             return text, (fx, fy)
         seen.append(text)
     raise AssertionError(f"no tooltip with {needle!r} at {points}: {seen}")
@@ -324,7 +324,8 @@ def test_hovering_ms_shows_a_position_and_its_value_and_a_click_moves_the_window
     wait_until_idle(page)
     chart = page.locator(".st-key-spatial_mask canvas.marks")  # the map sits left in its column: aim at the chart itself
     grid = [(x / 10, y / 10) for y in (4, 5, 6) for x in (2, 3, 4, 5, 6)]
-    text, (fx, fy) = find_tooltip(page, chart, "Ms", grid)
+    # Ms is a picture: the pointer's first move on it names the map, the next ones show the cell under it
+    text, (fx, fy) = find_tooltip(page, chart, ("Ms", "x"), grid)
     x, y, ms = int(number_after(text, "x")), int(number_after(text, "y")), float(number_after(text, "Ms"))
     assert 0 < ms < 1
     click_at(page, chart, fx, fy)

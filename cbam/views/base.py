@@ -230,10 +230,10 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
     ``offsets``: label cells by their offset from the centre (a kernel) instead of their position.
     ``shared``: one colour scale for all panels (else each panel spans its own data, ``scale``'s scheme).
 
-    **Two ways to draw.** A map whose cells carry numbers or a click gets a mark per cell. Any other
-    map is drawn as a picture: each panel one image, coloured here (``colorize``, the PNG's colormap),
+    **Two ways to draw.** A map whose cells carry numbers gets a mark per cell. Any other map is drawn
+    as a picture: each panel one image, coloured here (``colorize``, the PNG's colormap),
     one pixel per cell, scaled up unsmoothed. Marks for its cells exist only in the panel under the
-    pointer, for the tooltip. In Chromium, a mark per cell cost about 40–60 µs of the browser's time
+    pointer, for the tooltip and the click. In Chromium, a mark per cell cost about 40–60 µs of the browser's time
     at every slider move (the page's two feature-map charts, 2,000 cells, were a third of its work);
     a picture costs the same for 144 cells or 16,384.
     """
@@ -257,8 +257,8 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
                     {"field": "y", "type": "quantitative", "title": "y"},
                     {"field": "v", "type": "quantitative", "title": value, "format": ".4f"}],
     }
-    if not numbers and not select:
-        table, layer = _pictures(panels, scale, encoding, value=value, shared=shared, step=step,
+    if not numbers:
+        table, layer = _pictures(panels, scale, encoding, value=value, select=select, shared=shared, step=step,
                                  size=(cell * w, cell * h))
     else:
         table, layer = _cells(panels, scale, encoding, value=value, select=select, numbers=numbers,
@@ -287,7 +287,8 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
 
 
 def _pictures(panels: Mapping[str, np.ndarray], scale: Scale, encoding: dict[str, Any], *, value: str,
-              shared: bool, step: int, size: tuple[int, int]) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
+              select: str | None, shared: bool, step: int,
+              size: tuple[int, int]) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
     """A panel's picture, its colour legend and, under the pointer, its cells (see ``heatmaps``).
 
     The table has one row per panel, not per cell: its number, name, picture (``url``), the ends of
@@ -334,6 +335,8 @@ def _pictures(panels: Mapping[str, np.ndarray], scale: Scale, encoding: dict[str
         "mark": {"type": "rect", "fill": "transparent"},
         "encoding": encoding,
     }
+    if select:  # a click on a cell under the pointer selects it (and outlines it)
+        _selectable(under_pointer, select)
     return table, [legend, image, under_pointer]
 
 
@@ -345,6 +348,13 @@ def pack(values: np.ndarray) -> str:
 def unpack(cells: str, shape: tuple[int, int]) -> np.ndarray:
     """The map ``pack`` wrote."""
     return np.array([float(v) for v in cells.split(",")]).reshape(shape)
+
+
+def _selectable(layer: dict[str, Any], select: str) -> None:
+    """A click on one of the layer's cells selects its (x, y), outlined in cyan."""
+    layer["params"] = [{"name": select, "select": {"type": "point", "fields": ["x", "y"], "on": "click", "clear": False}}]
+    layer["encoding"]["strokeWidth"] = {"condition": {"param": select, "value": 2, "empty": False}, "value": 0}
+    layer["encoding"]["stroke"] = {"value": "cyan"}
 
 
 def _range(values: np.ndarray) -> tuple[float, float]:
@@ -388,10 +398,7 @@ def _cells(panels: Mapping[str, np.ndarray], scale: Scale, encoding: dict[str, A
         encoding["opacity"] = {"condition": {"test": "datum.ph == 1", "value": 0}, "value": 1}
     layer: list[dict[str, Any]] = [{"mark": {"type": "rect"}, "encoding": encoding}]
     if select:
-        layer[0]["params"] = [{"name": select, "select": {"type": "point", "fields": ["x", "y"], "on": "click",
-                                                           "clear": False}}]
-        encoding["strokeWidth"] = {"condition": {"param": select, "value": 2, "empty": False}, "value": 0}
-        encoding["stroke"] = {"value": "cyan"}
+        _selectable(layer[0], select)
     if numbers:
         layer.append({
             "mark": {"type": "text", "fontSize": 10},
