@@ -318,6 +318,19 @@ def test_hovering_a_feature_map_drawn_as_a_picture_shows_its_channel_position_an
     page.close()
 
 
+def test_hovering_every_blocks_channel_weights_shows_the_block_the_channel_and_its_weight(server, browser):
+    """Each block's Mc is one picture a row; the channels of the row under the pointer get marks."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page.goto(f"{server}/layers")
+    wait_until_idle(page)
+    chart = page.locator(".st-key-view-channel_heatmap canvas.marks")
+    text = find_tooltip(page, chart, ("Mc", "channel"), [(x / 100, 0.45) for x in range(20, 40, 2)])[0]
+    block = number_after(text, "block")  # "stages.2.cbam (C=64)"
+    channels = int(block.rsplit("C=", 1)[1].rstrip(")"))
+    assert 0 <= int(number_after(text, "channel")) < channels and 0 < float(number_after(text, "Mc")) < 1
+    page.close()
+
+
 def test_hovering_ms_shows_a_position_and_its_value_and_a_click_moves_the_window_there(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1200})
     page.goto(f"{server}/spatial")

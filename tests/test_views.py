@@ -206,7 +206,11 @@ def test_network_charts_follow_the_run():
     weights = {"b0": torch.rand(16), "b1": torch.rand(32)}
     chart = network.channel_heatmap(weights)
     table = chart.table()
-    np.testing.assert_allclose(table["v"][table["block"] == 1], weights["b1"].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(unpack(table["cells"][1], (1, 32))[0], weights["b1"].numpy(), rtol=1e-6)
+    assert list(table["c"]) == [16, 32] and list(table["name"]) == ["b0 (C=16)", "b1 (C=32)"]
+    png = Image.open(io.BytesIO(base64.b64decode(table["url"][1].split(",", 1)[1])))  # one pixel a channel
+    np.testing.assert_array_equal(np.asarray(png.convert("RGB")), colorize(weights["b1"].numpy()[None, :], Scale.unit()))
+    assert chart.spec["layer"][2]["transform"][0] == {"filter": {"param": HOVER, "empty": False}}
     outputs = {"paper": torch.randn(4, 5, 5), "blog": torch.randn(4, 5, 5)}
     compared = network.compare_outputs(outputs, title="t")
     np.testing.assert_allclose(grid(compared, 1), outputs["blog"].mean(0).numpy(), rtol=1e-5)
@@ -388,7 +392,8 @@ def test_each_charts_png_is_handed_the_numbers_the_chart_shows():
     weights = {"b0": torch.rand(8), "b1": torch.rand(4)}
     heat = network.channel_heatmap(weights)
     for index, name in enumerate(weights):
-        np.testing.assert_allclose(heat.table()["v"][heat.table()["block"] == index], as_np(heat.png.args[0][name]))
+        cells = heat.table()["cells"][index]
+        np.testing.assert_allclose(unpack(cells, (1, len(weights[name])))[0], as_np(heat.png.args[0][name]), rtol=1e-6)
     history = [{"epoch": 1, "loss": 1.0, "accuracy": 0.5}, {"epoch": 2, "loss": 0.5, "accuracy": 0.9}]
     assert network.training_curves(history).png.args[0] == history
     rows = [{"name": "reference", "axis": "reference", "value": "-", "seeds": [0], "accuracy": {"mean": 0.9, "std": 0.01}},

@@ -316,7 +316,7 @@ def _pictures(panels: Mapping[str, np.ndarray], scale: Scale, encoding: dict[str
         # Its tooltip names the panel: the pointer's first move on a panel makes its cells' marks, and
         # the tooltip of the last panel's cell must not stay up meanwhile.
         "mark": {"type": "image", "aspect": False, "smooth": False, "align": "left", "baseline": "top",
-                 "width": size[0], "height": size[1], "tooltip": {"expr": f"{{{_js_string(text('base.map'))}: datum.label}}"}},
+                 "width": size[0], "height": size[1], "tooltip": {"expr": f"{{{js_string(text('base.map'))}: datum.label}}"}},
         "encoding": {"x": {"value": 0}, "y": {"value": 0}, "url": {"field": "url", "type": "nominal"}},
         "params": [{"name": HOVER, "select": {"type": "point", "on": "pointerover", "fields": ["panel"],
                                               "clear": False}}],
@@ -433,7 +433,7 @@ def bars(series: Mapping[str, np.ndarray], *, title: str, x_title: str, y_title:
         "v": np.concatenate([np.asarray(series[s], dtype=np.float64) for s in names]),
     }
     table["x1"] = table["x0"] + width
-    name_expr = "[" + ",".join(_js_string(s) for s in names) + "][datum.series]"
+    name_expr = "[" + ",".join(js_string(s) for s in names) + "][datum.series]"
     encoding: dict[str, Any] = {
         "x": {"field": "x0", "type": "quantitative", "title": x_title,
               "scale": {"nice": False, "zero": False, "padding": 4},  # the bars' extent: no n in the spec
@@ -462,5 +462,6 @@ def bars(series: Mapping[str, np.ndarray], *, title: str, x_title: str, y_title:
     return Chart(spec, {"main": table}, select=select)
 
 
-def _js_string(text: str) -> str:
+def js_string(text: str) -> str:
+    """``text`` as a quoted string literal of Vega's expression language."""
     return "'" + str(text).replace("\\", "\\\\").replace("'", "\\'") + "'"

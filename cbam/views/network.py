@@ -14,7 +14,21 @@ from ..i18n import language, term
 from ..i18n import t as text
 from ..trace import CBAMTrace
 from . import overlay
-from .base import Chart, Picture, Scale, as_array, bars, finite, fit_cells, heatmaps
+from .base import (
+    HOVER,
+    Chart,
+    Picture,
+    Scale,
+    as_array,
+    bars,
+    colorize,
+    finite,
+    fit_cells,
+    heatmaps,
+    js_string,
+    pack,
+    png_url,
+)
 
 __all__ = ["step_changes", "channel_energy", "compare_outputs", "output_differences", "layer_masks",
            "channel_heatmap", "block_summary", "grad_cam", "training_curves", "ablation_bars", "paper_claims",
@@ -85,35 +99,56 @@ def layer_masks_png(pixels: np.ndarray, masks: Mapping[str, torch.Tensor], *, al
 
 
 def channel_heatmap(weights: Mapping[str, torch.Tensor]) -> Chart:
-    """Mc of every block as one row (blocks have different C), 0..1; hover: block, channel, Mc."""
+    """Mc of every block as one row (blocks have different C), 0..1; hover: block, channel, Mc.
+
+    Each row is a picture (one pixel a channel, see ``base.heatmaps``): a CBAM-ResNet-50 has about
+    15,000 channels, a mark each. The channels of the row under the pointer get marks, for the tooltip."""
     names = list(weights)
     rows = [finite(weights[n], text("vn.mc_of", name=n)) for n in names]
-    table = {
-        "block": np.concatenate([np.full(len(r), i) for i, r in enumerate(rows)]),
-        "channel": np.concatenate([np.arange(len(r)) for r in rows]),
-        "v": np.concatenate(rows).astype(np.float64),
-    }
+    scale = Scale.unit()
     labels = [f"{n} (C={len(r)})" for n, r in zip(names, rows)]
+    table = {
+        "block": np.arange(len(rows)),
+        "name": np.array(labels, dtype=object),
+        "c": np.array([len(r) for r in rows]),
+        "url": np.array([png_url(colorize(r[None, :], scale)) for r in rows], dtype=object),
+        "lo": np.zeros(len(rows)), "hi": np.ones(len(rows)),
+        "cells": np.array([pack(r) for r in rows], dtype=object),
+    }
     widest = max(len(r) for r in rows)
+    x = {"type": "quantitative", "title": text("vn.channel_index"), "scale": {"domain": [0, widest], "nice": False}}
+    y = {"field": "name", "type": "nominal", "sort": labels, "title": text("vn.cbam_block"),
+         "axis": {"labelLimit": 260, "labelOverlap": False}}
     spec = {
         "title": text("vn.heat.title"),
         "data": {"name": "main"},
-        "transform": [{"calculate": "[" + ",".join(repr(s) for s in labels) + "][datum.block]", "as": "name"},
-                      {"calculate": "datum.channel + 1", "as": "channel_end"}],
         "height": {"step": 22} if len(rows) < 40 else 600,
         "autosize": {"type": "fit-x", "contains": "padding"},
-        "mark": {"type": "rect"},
-        "encoding": {
-            "x": {"field": "channel", "type": "quantitative", "title": text("vn.channel_index"),
-                  "scale": {"domain": [0, widest], "nice": False}},
-            "x2": {"field": "channel_end"},
-            "y": {"field": "name", "type": "nominal", "sort": labels, "title": text("vn.cbam_block"),
-                  "axis": {"labelLimit": 260, "labelOverlap": False}},
-            "color": {"field": "v", "type": "quantitative", "scale": Scale.unit().vega(), "title": "Mc (0..1)"},
-            "tooltip": [{"field": "name", "type": "nominal", "title": text("vn.block")},
-                        {"field": "channel", "type": "quantitative", "title": text("vn.channel")},
-                        {"field": "v", "type": "quantitative", "title": "Mc", "format": ".4f"}],
-        },
+        "layer": [
+            {"transform": [{"fold": ["lo", "hi"], "as": ["end", "bound"]}],  # the colour legend
+             "mark": {"type": "point", "opacity": 0, "tooltip": None},
+             "encoding": {"y": y, "color": {"field": "bound", "type": "quantitative", "title": "Mc (0..1)",
+                                            "scale": {"scheme": scale.scheme}}}},
+            {"mark": {"type": "image", "aspect": False, "smooth": False, "align": "left", "baseline": "middle",
+                      "width": {"expr": "scale('x', datum.c)"}, "height": {"expr": "bandwidth('y')"},
+                      "tooltip": {"expr": f"{{{js_string(text('vn.block'))}: datum.name}}"}},
+             "encoding": {"x": {"datum": 0, **x}, "y": y, "url": {"field": "url", "type": "nominal"}},
+             "params": [{"name": HOVER, "select": {"type": "point", "on": "pointerover", "fields": ["block"],
+                                                   "clear": False}}]},
+            {"transform": [{"filter": {"param": HOVER, "empty": False}},
+                           {"calculate": "split(datum.cells, ',')", "as": "v"},
+                           {"calculate": "sequence(0, length(datum.v))", "as": "channel"},
+                           {"flatten": ["v", "channel"]},
+                           {"calculate": "toNumber(datum.v)", "as": "v"},
+                           {"calculate": "datum.channel + 1", "as": "channel_end"}],
+             "mark": {"type": "rect", "fill": "transparent"},
+             "encoding": {
+                 "x": {"field": "channel", **x}, "x2": {"field": "channel_end"}, "y": y,
+                 "tooltip": [{"field": "name", "type": "nominal", "title": text("vn.block")},
+                             {"field": "channel", "type": "quantitative", "title": text("vn.channel")},
+                             {"field": "v", "type": "quantitative", "title": "Mc", "format": ".4f"}],
+             }},
+        ],
     }
     return Chart(spec, {"main": table}, plots.plot(plots.channel_weights_heatmap, dict(weights)))
 
