@@ -231,11 +231,11 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
     ``shared``: one colour scale for all panels (else each panel spans its own data, ``scale``'s scheme).
 
     **Two ways to draw.** A map whose cells carry numbers gets a mark per cell. Any other map is drawn
-    as a picture: each panel one image, coloured here (``colorize``, the PNG's colormap),
-    one pixel per cell, scaled up unsmoothed. Marks for its cells exist only in the panel under the
-    pointer, for the tooltip and the click. In Chromium, a mark per cell cost about 40–60 µs of the browser's time
-    at every slider move (the page's two feature-map charts, 2,000 cells, were a third of its work);
-    a picture costs the same for 144 cells or 16,384.
+    as a picture: each panel one image, coloured here (``colorize``, the PNG's colormap), one pixel
+    per cell, scaled up unsmoothed. Marks for its cells exist only in the panel under the pointer,
+    for the tooltip and the click. In Chromium, a mark per cell cost about 40–60 µs of the browser's
+    time at every slider move (the Channel page's two feature-map charts, 2,000 cells, were a third
+    of its work); a picture costs the same for 144 cells or 16,384.
     """
     names = list(panels)
     h, w = next(iter(panels.values())).shape
@@ -316,7 +316,8 @@ def _pictures(panels: Mapping[str, np.ndarray], scale: Scale, encoding: dict[str
         # Its tooltip names the panel: the pointer's first move on a panel makes its cells' marks, and
         # the tooltip of the last panel's cell must not stay up meanwhile.
         "mark": {"type": "image", "aspect": False, "smooth": False, "align": "left", "baseline": "top",
-                 "width": size[0], "height": size[1], "tooltip": {"expr": f"{{{js_string(text('base.map'))}: datum.label}}"}},
+                 "width": size[0], "height": size[1],
+                 "tooltip": {"expr": f"{{{js_string(text('base.map'))}: datum.label}}"}},
         "encoding": {"x": {"value": 0}, "y": {"value": 0}, "url": {"field": "url", "type": "nominal"}},
         "params": [{"name": HOVER, "select": {"type": "point", "on": "pointerover", "fields": ["panel"],
                                               "clear": False}}],
@@ -341,7 +342,7 @@ def _pictures(panels: Mapping[str, np.ndarray], scale: Scale, encoding: dict[str
 
 
 def pack(values: np.ndarray) -> str:
-    """A map's values, row by row, as one string of numbers (7 significant digits: a float32's)."""
+    """A map's values, row by row, as one string of numbers (7 significant digits, about a float32's)."""
     return ",".join(f"{v:.7g}" for v in np.asarray(values, dtype=np.float64).ravel().tolist())
 
 
@@ -352,7 +353,8 @@ def unpack(cells: str, shape: tuple[int, int]) -> np.ndarray:
 
 def _selectable(layer: dict[str, Any], select: str) -> None:
     """A click on one of the layer's cells selects its (x, y), outlined in cyan."""
-    layer["params"] = [{"name": select, "select": {"type": "point", "fields": ["x", "y"], "on": "click", "clear": False}}]
+    layer["params"] = [{"name": select,
+                        "select": {"type": "point", "fields": ["x", "y"], "on": "click", "clear": False}}]
     layer["encoding"]["strokeWidth"] = {"condition": {"param": select, "value": 2, "empty": False}, "value": 0}
     layer["encoding"]["stroke"] = {"value": "cyan"}
 
