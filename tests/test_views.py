@@ -313,6 +313,18 @@ def test_a_map_without_numbers_or_clicks_is_one_picture_per_panel_with_its_cells
     assert [f["field"] for f in cells["encoding"]["tooltip"]] == ["label", "x", "y", "v"]
 
 
+def test_a_kernel_too_large_for_numbers_is_a_picture_still_labelled_by_offsets_from_the_centre():
+    torch.manual_seed(0)
+    block = CBAM(8, reduction_ratio=2, kernel_size=9).eval()
+    kernel = spatial.kernel(block)
+    assert "cells" in kernel.table()  # k = 9: no numbers in the cells, so drawn as a picture
+    encoding = kernel.spec["spec"]["layer"][-1]["encoding"]
+    assert encoding["x"]["scale"]["domain"] == encoding["y"]["scale"]["domain"] == list(range(-4, 5))
+    positions = [t["calculate"] for t in kernel.spec["spec"]["layer"][-1]["transform"] if t.get("as") in ("x", "y")]
+    assert all(p.endswith("- 4") for p in positions), positions  # the tooltip's x, y: offsets too
+    np.testing.assert_allclose(grid(kernel, 0), block.spatial_attention.conv.weight[0, 0].detach().numpy(), rtol=1e-6)
+
+
 def test_each_panel_of_the_pooled_maps_has_its_own_colour_range():
     _, t = traced()
     pools = spatial.pools(t)

@@ -257,12 +257,12 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
                     {"field": "y", "type": "quantitative", "title": "y"},
                     {"field": "v", "type": "quantitative", "title": value, "format": ".4f"}],
     }
-    if not numbers:
-        table, layer = _pictures(panels, scale, encoding, value=value, select=select, shared=shared, step=step,
-                                 size=(cell * w, cell * h))
+    if numbers:
+        table, layer = _cells(panels, scale, encoding, value=value, select=select, shared=shared, step=step,
+                              shift=(shift_x, shift_y))
     else:
-        table, layer = _cells(panels, scale, encoding, value=value, select=select, numbers=numbers,
-                              shared=shared, step=step, shift=(shift_x, shift_y))
+        table, layer = _pictures(panels, scale, encoding, value=value, select=select, shared=shared, step=step,
+                                 shift=(shift_x, shift_y), size=(cell * w, cell * h))
     inner = {"width": cell * w, "height": cell * h, "layer": layer}
     spec: dict[str, Any] = {
         "title": title,
@@ -287,7 +287,7 @@ def heatmaps(panels: Mapping[str, np.ndarray], scale: Scale, *, value: str, titl
 
 
 def _pictures(panels: Mapping[str, np.ndarray], scale: Scale, encoding: dict[str, Any], *, value: str,
-              select: str | None, shared: bool, step: int,
+              select: str | None, shared: bool, step: int, shift: tuple[int, int],
               size: tuple[int, int]) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
     """A panel's picture, its colour legend and, under the pointer, its cells (see ``heatmaps``).
 
@@ -297,6 +297,7 @@ def _pictures(panels: Mapping[str, np.ndarray], scale: Scale, encoding: dict[str
     the data, so a new r or k only swaps the data of a drawn chart."""
     maps = list(panels.values())
     h, w = maps[0].shape
+    shift_x, shift_y = shift
     scales = [scale if shared else Scale(scale.scheme, *_range(m), reverse=scale.reverse) for m in maps]
     table = {
         "panel": np.arange(len(maps)),
@@ -305,12 +306,6 @@ def _pictures(panels: Mapping[str, np.ndarray], scale: Scale, encoding: dict[str
         "lo": np.array([s.low for s in scales]),
         "hi": np.array([s.high for s in scales]),
         "cells": np.array([pack(m) for m in maps], dtype=object),
-    }
-    legend = {  # two invisible marks per panel at the ends of its range: the colour legend, from the data
-        "transform": [{"fold": ["lo", "hi"], "as": ["end", "bound"]}],
-        "mark": {"type": "point", "opacity": 0, "tooltip": None},
-        "encoding": {"color": {"field": "bound", "type": "quantitative", "title": value,
-                               "scale": {"scheme": scale.scheme, "reverse": scale.reverse}}},
     }
     image = {
         # Its tooltip names the panel: the pointer's first move on a panel makes its cells' marks, and
@@ -323,22 +318,39 @@ def _pictures(panels: Mapping[str, np.ndarray], scale: Scale, encoding: dict[str
                                               "clear": False}}],
     }
     # Every panel's axes, whether or not its cells have marks.
-    encoding["x"]["scale"] = {"domain": [i * step for i in range(w)]}
-    encoding["y"]["scale"] = {"domain": [i * step for i in range(h)]}
+    encoding["x"]["scale"] = {"domain": [i * step - shift_x for i in range(w)]}
+    encoding["y"]["scale"] = {"domain": [i * step - shift_y for i in range(h)]}
     under_pointer = {
-        "transform": [{"filter": {"param": HOVER, "empty": False}},
-                      {"calculate": "split(datum.cells, ',')", "as": "v"},
-                      {"calculate": "sequence(0, length(datum.v))", "as": "i"},
-                      {"flatten": ["v", "i"]},
-                      {"calculate": f"(datum.i % {w}) * {step}", "as": "x"},
-                      {"calculate": f"floor(datum.i / {w}) * {step}", "as": "y"},
-                      {"calculate": "toNumber(datum.v)", "as": "v"}],
+        "transform": [*cells_under_pointer("i"),
+                      {"calculate": f"(datum.i % {w}) * {step} - {shift_x}", "as": "x"},
+                      {"calculate": f"floor(datum.i / {w}) * {step} - {shift_y}", "as": "y"}],
         "mark": {"type": "rect", "fill": "transparent"},
         "encoding": encoding,
     }
     if select:  # a click on a cell under the pointer selects it (and outlines it)
         _selectable(under_pointer, select)
-    return table, [legend, image, under_pointer]
+    return table, [picture_legend(value, scale), image, under_pointer]
+
+
+def picture_legend(title: str, scale: Scale, **encoding: Any) -> dict[str, Any]:
+    """The colour legend of a chart drawn as pictures: two invisible marks a row, at the ends of its
+    colour range (the row's ``lo`` and ``hi``), so the range comes with the data, not the spec."""
+    return {
+        "transform": [{"fold": ["lo", "hi"], "as": ["end", "bound"]}],
+        "mark": {"type": "point", "opacity": 0, "tooltip": None},
+        "encoding": {**encoding, "color": {"field": "bound", "type": "quantitative", "title": title,
+                                           "scale": {"scheme": scale.scheme, "reverse": scale.reverse}}},
+    }
+
+
+def cells_under_pointer(index: str) -> list[dict[str, Any]]:
+    """The transforms that unpack the ``cells`` of the row under the pointer (selection ``HOVER``) into
+    one datum a cell: its value ``v`` and its place in the row, ``index``."""
+    return [{"filter": {"param": HOVER, "empty": False}},
+            {"calculate": "split(datum.cells, ',')", "as": "v"},
+            {"calculate": "sequence(0, length(datum.v))", "as": index},
+            {"flatten": ["v", index]},
+            {"calculate": "toNumber(datum.v)", "as": "v"}]
 
 
 def pack(values: np.ndarray) -> str:
@@ -365,9 +377,9 @@ def _range(values: np.ndarray) -> tuple[float, float]:
 
 
 def _cells(panels: Mapping[str, np.ndarray], scale: Scale, encoding: dict[str, Any], *, value: str,
-           select: str | None, numbers: bool, shared: bool, step: int,
+           select: str | None, shared: bool, step: int,
            shift: tuple[int, int]) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
-    """A mark per cell, coloured by the browser, with the cell's number written in it where ``numbers``."""
+    """A mark per cell, coloured by the browser, with the cell's number written in it."""
     names = list(panels)
     h, w = next(iter(panels.values())).shape
     shift_x, shift_y = shift
@@ -380,9 +392,9 @@ def _cells(panels: Mapping[str, np.ndarray], scale: Scale, encoding: dict[str, A
         "y": np.tile(grid_y.ravel() * step - shift_y, len(names)),
         "v": values,
     }
-    if numbers:  # a number on a dark cell (far from the scale's middle) is written white
-        mid, span = (scale.low + scale.high) / 2, (scale.high - scale.low) / 2 or 1.0
-        table["dark"] = (np.abs(values - mid) > 0.6 * span).astype(np.int8)
+    # A number on a dark cell (far from the scale's middle) is written white.
+    mid, span = (scale.low + scale.high) / 2, (scale.high - scale.low) / 2 or 1.0
+    table["dark"] = (np.abs(values - mid) > 0.6 * span).astype(np.int8)
     # A range that is not the data's own (±max|v| for signed values) rides in the data as two hidden
     # cells under the first visible one (``ph`` 1). Each column and each encoding is work for the
     # browser in every cell, so a map coloured over its own range has neither.
@@ -401,17 +413,16 @@ def _cells(panels: Mapping[str, np.ndarray], scale: Scale, encoding: dict[str, A
     layer: list[dict[str, Any]] = [{"mark": {"type": "rect"}, "encoding": encoding}]
     if select:
         _selectable(layer[0], select)
-    if numbers:
-        layer.append({
-            "mark": {"type": "text", "fontSize": 10},
-            **({"transform": [{"filter": "datum.ph == 0"}]} if hidden_range else {}),
-            "encoding": {
-                "x": {"field": "x", "type": "ordinal"}, "y": {"field": "y", "type": "ordinal"},
-                "text": {"field": "v", "type": "quantitative", "format": ".2f"},
-                "tooltip": encoding["tooltip"],
-                "color": {"condition": {"test": "datum.dark == 1", "value": "white"}, "value": "black"},
-            },
-        })
+    layer.append({
+        "mark": {"type": "text", "fontSize": 10},
+        **({"transform": [{"filter": "datum.ph == 0"}]} if hidden_range else {}),
+        "encoding": {
+            "x": {"field": "x", "type": "ordinal"}, "y": {"field": "y", "type": "ordinal"},
+            "text": {"field": "v", "type": "quantitative", "format": ".2f"},
+            "tooltip": encoding["tooltip"],
+            "color": {"condition": {"test": "datum.dark == 1", "value": "white"}, "value": "black"},
+        },
+    })
     return table, layer
 
 
