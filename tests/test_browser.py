@@ -385,11 +385,12 @@ def test_your_own_model_on_layer_by_layer(browser):
         page = browser.new_page(viewport={"width": 1400, "height": 2000})
         page.goto(f"{app.url}/layers")
         wait_until_idle(page)
-        assert page.get_by_role("combobox", name="Model").input_value() == "Your model: build() of my_cbam_net.py"
         # A fresh server's first request runs the page twice (see app.py) and then loads and runs the
         # user's network: the status widget can be gone for a moment in between (this failed in CI with
-        # no view drawn yet), so wait for the page's last chart before counting its views.
+        # no view drawn yet), so wait for the page's last chart before reading the page.
         page.locator(".st-key-view-block_summary").wait_for(timeout=120_000)
+        sync_api.expect(page.get_by_role("combobox", name="Model")).to_have_value(
+            "Your model: build() of my_cbam_net.py", timeout=60_000)
         assert page_problems(page) == []
         assert drawn_views(page) >= 5  # four masks and the channel heatmap at least
         main = page.locator("[data-testid='stMain']").inner_text()
