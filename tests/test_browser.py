@@ -314,6 +314,7 @@ def test_hovering_a_feature_map_drawn_as_a_picture_shows_its_channel_position_an
         assert int(number_after(text, "x")) >= 0 and int(number_after(text, "y")) >= 0
         float(number_after(text, "activation"))
     assert weights[0] >= weights[1]  # the top row holds the most attended channels, the bottom row the least
+    assert tooltip_at(page, chart, 0.005, 0.72) == ""  # off the pictures: no cell's tooltip stays up
     page.locator(".st-key-view-most_and_least").screenshot(path=str(SHOTS / "feature-grid-hover.png"))
     page.close()
 

@@ -314,8 +314,7 @@ def _pictures(panels: Mapping[str, np.ndarray], scale: Scale, encoding: dict[str
                  "width": size[0], "height": size[1],
                  "tooltip": {"expr": f"{{{js_string(text('base.map'))}: datum.label}}"}},
         "encoding": {"x": {"value": 0}, "y": {"value": 0}, "url": {"field": "url", "type": "nominal"}},
-        "params": [{"name": HOVER, "select": {"type": "point", "on": "pointerover", "fields": ["panel"],
-                                              "clear": False}}],
+        "params": [pointer_over("panel")],
     }
     # Every panel's axes, whether or not its cells have marks.
     encoding["x"]["scale"] = {"domain": [i * step - shift_x for i in range(w)]}
@@ -341,6 +340,14 @@ def picture_legend(title: str, scale: Scale, **encoding: Any) -> dict[str, Any]:
         "encoding": {**encoding, "color": {"field": "bound", "type": "quantitative", "title": title,
                                            "scale": {"scheme": scale.scheme, "reverse": scale.reverse}}},
     }
+
+
+def pointer_over(row: str) -> dict[str, Any]:
+    """The selection ``HOVER`` of a picture's row (field ``row``) under the pointer. Only a picture
+    selects: the pointer over one of the cells' marks (they carry the row too) would select the row
+    anew, make its marks anew and drop the old ones unnoticed, so the last cell's tooltip would stay
+    up once the pointer left the picture."""
+    return {"name": HOVER, "select": {"type": "point", "on": "image:pointerover", "fields": [row], "clear": False}}
 
 
 def cells_under_pointer(index: str) -> list[dict[str, Any]]:

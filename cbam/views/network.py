@@ -15,7 +15,6 @@ from ..i18n import t as text
 from ..trace import CBAMTrace
 from . import overlay
 from .base import (
-    HOVER,
     Chart,
     Picture,
     Scale,
@@ -30,6 +29,7 @@ from .base import (
     pack,
     picture_legend,
     png_url,
+    pointer_over,
 )
 
 __all__ = ["step_changes", "channel_energy", "compare_outputs", "output_differences", "layer_masks",
@@ -132,8 +132,7 @@ def channel_heatmap(weights: Mapping[str, torch.Tensor]) -> Chart:
                       "width": {"expr": "scale('x', datum.c)"}, "height": {"expr": "bandwidth('y')"},
                       "tooltip": {"expr": f"{{{js_string(text('vn.block'))}: datum.name}}"}},
              "encoding": {"x": {"datum": 0, **x}, "y": y, "url": {"field": "url", "type": "nominal"}},
-             "params": [{"name": HOVER, "select": {"type": "point", "on": "pointerover", "fields": ["block"],
-                                                   "clear": False}}]},
+             "params": [pointer_over("block")]},
             {"transform": [*cells_under_pointer("channel"), {"calculate": "datum.channel + 1", "as": "channel_end"}],
              "mark": {"type": "rect", "fill": "transparent"},
              "encoding": {
