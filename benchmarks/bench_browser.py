@@ -13,6 +13,15 @@ charts are drawn). The time reported ends at the last change. The browser shares
 with the server. The Start page has no chart and computes nothing: its row is what Streamlit's own
 page update costs in this browser on this machine, the floor under the other rows.
 
+``--without-charts`` runs the second server from this checkout with every chart left out
+(``CBAM_LAB_NO_CHARTS=1``, see ui/show.py): the paired difference is what the charts cost a slider move,
+and the second server's row is what the rest of the page (text, widgets, the sidebar) costs on its own.
+
+With ``--split`` the server runs on one core and the browser on the others (on this 2-core machine: one
+each), as when students' browsers run on their own computers: the figure then shows how long a student
+waits on a server that is not also drawing the page. Without it both share every core, as in the issue's
+first measurement.
+
 These are measurements, not tests: the machines are shared, so read one run's figures together.
 Their noise is larger than many changes (the same code measured 350 and 385 ms an hour apart):
 ``--against`` runs a second server from another checkout (another commit, in a git worktree) and
@@ -23,6 +32,7 @@ the paired differences, which that noise mostly cancels out of.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 from contextlib import ExitStack
@@ -86,15 +96,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layer", help="the CBAM block the pages show (default: the model's default, its last)")
     parser.add_argument("--against", type=Path, help="another checkout (e.g. a git worktree of an older commit): "
                         "measure both in turn and print the paired differences")
-    parser.add_argument("--rounds", type=int, help="passes over the images (default 1, or 2 with --against)")
+    parser.add_argument("--without-charts", action="store_true", help="the second server is this checkout with "
+                        "every chart left out: what the charts cost, and what the page costs without them")
+    parser.add_argument("--rounds", type=int, help="passes over the images (default 1, or 2 with a second server)")
+    parser.add_argument("--split", action="store_true", help="the server(s) on the last core, the browser on the others")
     args = parser.parse_args(argv)
-    rounds = args.rounds or (2 if args.against else 1)
+    if args.against and args.without_charts:
+        parser.error("--against and --without-charts each start the second server: choose one")
+    paired = args.against or args.without_charts
+    label = str(args.against) if args.against else "without charts"
+    rounds = args.rounds or (2 if paired else 1)
 
     results: dict[str, list[float]] = {name: [] for name in args.pages}
     other: dict[str, list[float]] = {name: [] for name in args.pages}
+    cores = sorted(os.sched_getaffinity(0))
+    if args.split and len(cores) < 2:
+        parser.error("--split needs at least two cores")
+    server_cores = {cores[-1]} if args.split else None
     with ExitStack() as stack:
-        app = stack.enter_context(running_app("bench_browser.log"))
-        then = stack.enter_context(running_app("bench_browser_against.log", script=args.against / "app.py")) if args.against else None
+        app = stack.enter_context(running_app("bench_browser.log", cpus=server_cores))
+        then = stack.enter_context(running_app(
+            "bench_browser_against.log", script=(args.against or ROOT) / "app.py", cpus=server_cores,
+            env={"CBAM_LAB_NO_CHARTS": "1"} if args.without_charts else None)) if paired else None
+        if args.split:
+            os.sched_setaffinity(0, set(cores[:-1]))  # Playwright's driver and Chromium inherit it
         playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         here = browser.new_page(viewport={"width": 1400, "height": 1600})
@@ -106,14 +131,17 @@ def main(argv: list[str] | None = None) -> int:
                 for store, page, url in (both if turn % 2 == 0 else both[::-1]):  # each goes first half of the time
                     store[name].append(slider_move(page, url, name, index, args.dwell, args.model, args.layer))
         browser.close()
-    print(f"One notch of the slider after {args.dwell:g} s of reading, model {args.model!r}"
+    where = (f"server on core {cores[-1]}, browser on {cores[:-1]}" if args.split
+             else f"server and browser sharing {len(cores)} cores")
+    print(f"One notch of the slider after {args.dwell:g} s of reading ({where}), model {args.model!r}"
           f"{f', block {args.layer}' if args.layer else ''}, {len(SAMPLES)} images x {rounds} "
           "(ms from the key press until the page is idle; target ≤ 250):")
     for name, values in results.items():
         print_row(name, values)
-        if args.against:
-            print_row("  against", other[name])
-            print(f"    paired difference (this checkout - {args.against}): median {statistics.median(a - b for a, b in zip(values, other[name])):+.0f} ms")
+        if paired:
+            print_row("  against" if args.against else "  no chart", other[name])
+            difference = statistics.median(a - b for a, b in zip(values, other[name]))
+            print(f"    paired difference (this checkout - {label}): median {difference:+.0f} ms")
     return 0
 
 

@@ -37,10 +37,13 @@ def free_port() -> int:
 
 @contextmanager
 def running_app(log_name: str, timeout_s: float = 60, args: tuple[str, ...] = (),
-                script: Path = ROOT / "app.py") -> Iterator[SimpleNamespace]:
+                script: Path = ROOT / "app.py", cpus: set[int] | None = None,
+                env: dict[str, str] | None = None) -> Iterator[SimpleNamespace]:
     """Start the app headless (file watcher off: no reloads while it runs) and yield its ``url`` and ``pid``;
     its log goes to ``artifacts/<log_name>``. ``args``: the app's own arguments (after ``--``), e.g.
-    ``("--model-code", "net.py:build")``; ``script``: another Streamlit script, run from its own folder."""
+    ``("--model-code", "net.py:build")``; ``script``: another Streamlit script, run from its own folder;
+    ``cpus``: the cores the server may run on (Linux; all of them by default); ``env``: variables added to
+    the server's environment."""
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     with open(ARTIFACTS / log_name, "w") as log:
@@ -48,7 +51,8 @@ def running_app(log_name: str, timeout_s: float = 60, args: tuple[str, ...] = ()
             [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
              "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none", "--server.runOnSave", "false", *(("--", *args) if args else ())],
-            cwd=script.parent, stdout=log, stderr=subprocess.STDOUT,
+            cwd=script.parent, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
         try:
             url = f"http://127.0.0.1:{port}"

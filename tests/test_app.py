@@ -428,3 +428,14 @@ def test_the_guided_walk_goes_through_the_ten_steps_and_follows_a_lesson_link():
     assert at.latex and at.info  # the equation and the live numbers
     go(at, "pages/channel.py")
     assert "step" not in at.query_params  # only the guided page carries its step
+
+
+def test_a_server_measured_without_charts_leaves_out_only_the_charts(monkeypatch):
+    at = go(new_app(), "pages/channel.py")
+    charts, headers, buttons = (len(at.main.get(kind)) for kind in ("vega_lite_chart", "header", "download_button"))
+    assert charts >= 5
+    monkeypatch.setenv("CBAM_LAB_NO_CHARTS", "1")  # benchmarks/bench_browser.py --without-charts
+    at.run()
+    assert not at.exception and not at.error
+    assert len(at.main.get("vega_lite_chart")) == 0
+    assert (len(at.main.get("header")), len(at.main.get("download_button"))) == (headers, buttons)

@@ -12,10 +12,15 @@ views after it keep their indices (tests/test_browser.py checks the canvases).
 
 A view that cannot be drawn (``cbam.views.ViewError``: NaN, infinity, nothing to show) becomes an
 ``st.error`` in its place, and the rest of the page goes on.
+
+**For measurements only:** a server started with ``CBAM_LAB_NO_CHARTS=1`` leaves every chart out (their
+containers and download buttons stay), so ``benchmarks/bench_browser.py --without-charts`` can tell what
+the charts cost a slider move from what the rest of the page does.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -47,7 +52,9 @@ def chart(view: Chart | Callable[..., Chart] | None, *args, key: str, download: 
     spec = view.streamlit_spec()
     width = "content" if "width" in spec or "facet" in spec else "stretch"
     with st.container(key=f"view.{key}"):
-        if view.select and on_select is not None:
+        if os.environ.get("CBAM_LAB_NO_CHARTS") == "1":
+            pass  # measuring the page without its charts (see the module's docstring)
+        elif view.select and on_select is not None:
             st.vega_lite_chart(spec, key=key, on_select=on_select, selection_mode=view.select, width=width)
         else:
             st.vega_lite_chart(spec, key=key, width=width)
