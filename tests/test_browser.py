@@ -77,18 +77,28 @@ def make_image(tmp_path: Path) -> Path:
 
 
 CHARTS = "[data-testid='stMain'] [data-testid='stVegaLiteChart']"
+IMAGES = "[data-testid='stMain'] [data-testid='stImage'] img"
 
 
-def drawn_views(page) -> int:
+def drawn_views(page, at_least: int = 1) -> int:
     """How many charts and images the page shows, each drawn for real: a chart's canvas has a size,
-    an image has loaded."""
+    an image has loaded. Streamlit loads the code of a chart or an image element when the page first
+    needs it (a fresh browser shows the page's text before its charts: with that code held back, the
+    page was idle with no chart; it failed so in CI and in 2 of 48 runs here), so first wait up to
+    60 s for ``at_least`` of them to be on the page."""
+    images = page.locator(IMAGES)
+    try:
+        page.wait_for_function("([charts, images, n]) => document.querySelectorAll(charts).length"
+                               " + document.querySelectorAll(images).length >= n",
+                               arg=[CHARTS, IMAGES, at_least], timeout=60_000)
+    except sync_api.TimeoutError:
+        pass  # fewer than at_least: the caller's assertion says so
     charts = page.locator(CHARTS)
     for i in range(charts.count()):
         chart = charts.nth(i)
         chart.scroll_into_view_if_needed()
         page.wait_for_function("el => { const c = el.querySelector('canvas, svg'); return c && c.getBoundingClientRect().width > 50; }",
                                arg=chart.element_handle(), timeout=20_000)
-    images = page.locator("[data-testid='stMain'] [data-testid='stImage'] img")
     for i in range(images.count()):
         image = images.nth(i)
         image.scroll_into_view_if_needed()
@@ -387,13 +397,14 @@ def test_your_own_model_on_layer_by_layer(browser):
         page.goto(f"{app.url}/layers")
         wait_until_idle(page)
         # A fresh server's first request runs the page twice (see app.py) and then loads and runs the
-        # user's network: the status widget can be gone for a moment in between (this failed in CI with
-        # no view drawn yet), so wait for the page's last chart before reading the page.
+        # user's network: the status widget can be gone for a moment in between, so wait for the page's
+        # last chart's container before reading the page (and drawn_views for the charts themselves:
+        # a fresh browser may still be loading their code).
         page.locator(".st-key-view-block_summary").wait_for(timeout=120_000)
         sync_api.expect(page.get_by_role("combobox", name="Model")).to_have_value(
             "Your model: build() of my_cbam_net.py", timeout=60_000)
         assert page_problems(page) == []
-        assert drawn_views(page) >= 5  # four masks and the channel heatmap at least
+        assert drawn_views(page, at_least=5) >= 5  # four masks and the channel heatmap at least
         main = page.locator("[data-testid='stMain']").inner_text()
         assert "4 CBAM blocks traced" in main and "Prediction: class " in main.replace("**", "")
         SHOTS.mkdir(parents=True, exist_ok=True)
