@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -298,7 +298,7 @@ def _pictures(panels: Mapping[str, np.ndarray], scale: Scale, encoding: dict[str
     maps = list(panels.values())
     h, w = maps[0].shape
     shift_x, shift_y = shift
-    scales = [scale if shared else Scale(scale.scheme, *_range(m), reverse=scale.reverse) for m in maps]
+    scales = [scale if shared else replace(Scale.data(m), scheme=scale.scheme, reverse=scale.reverse) for m in maps]
     table = {
         "panel": np.arange(len(maps)),
         "label": np.array([str(n) for n in panels], dtype=object),
@@ -307,15 +307,8 @@ def _pictures(panels: Mapping[str, np.ndarray], scale: Scale, encoding: dict[str
         "hi": np.array([s.high for s in scales]),
         "cells": np.array([pack(m) for m in maps], dtype=object),
     }
-    image = {
-        # Its tooltip names the panel: the pointer's first move on a panel makes its cells' marks, and
-        # the tooltip of the last panel's cell must not stay up meanwhile.
-        "mark": {"type": "image", "aspect": False, "smooth": False, "align": "left", "baseline": "top",
-                 "width": size[0], "height": size[1],
-                 "tooltip": {"expr": f"{{{js_string(text('base.map'))}: datum.label}}"}},
-        "encoding": {"x": {"value": 0}, "y": {"value": 0}, "url": {"field": "url", "type": "nominal"}},
-        "params": [pointer_over("panel")],
-    }
+    image = picture_layer("panel", "label", text("base.map"), {"x": {"value": 0}, "y": {"value": 0}},
+                          baseline="top", width=size[0], height=size[1])
     # Every panel's axes, whether or not its cells have marks.
     encoding["x"]["scale"] = {"domain": [i * step - shift_x for i in range(w)]}
     encoding["y"]["scale"] = {"domain": [i * step - shift_y for i in range(h)]}
@@ -339,6 +332,19 @@ def picture_legend(title: str, scale: Scale, **encoding: Any) -> dict[str, Any]:
         "mark": {"type": "point", "opacity": 0, "tooltip": None},
         "encoding": {**encoding, "color": {"field": "bound", "type": "quantitative", "title": title,
                                            "scale": {"scheme": scale.scheme, "reverse": scale.reverse}}},
+    }
+
+
+def picture_layer(row: str, name: str, title: str, encoding: dict[str, Any], **mark: Any) -> dict[str, Any]:
+    """The layer of pictures, one a row of the table (its ``url``), drawn unsmoothed where ``encoding``
+    and ``mark`` (size, baseline) put them; the picture under the pointer selects its row (``pointer_over``).
+    Its tooltip names the row (``title``: the row's field ``name``): the pointer's first move on a
+    picture makes its cells' marks, and the tooltip of the last picture's cell must not stay up meanwhile."""
+    return {
+        "mark": {"type": "image", "aspect": False, "smooth": False, "align": "left", **mark,
+                 "tooltip": {"expr": f"{{{js_string(title)}: datum.{name}}}"}},
+        "encoding": {**encoding, "url": {"field": "url", "type": "nominal"}},
+        "params": [pointer_over(row)],
     }
 
 
@@ -376,11 +382,6 @@ def _selectable(layer: dict[str, Any], select: str) -> None:
                         "select": {"type": "point", "fields": ["x", "y"], "on": "click", "clear": False}}]
     layer["encoding"]["strokeWidth"] = {"condition": {"param": select, "value": 2, "empty": False}, "value": 0}
     layer["encoding"]["stroke"] = {"value": "cyan"}
-
-
-def _range(values: np.ndarray) -> tuple[float, float]:
-    scale = Scale.data(values)
-    return scale.low, scale.high
 
 
 def _cells(panels: Mapping[str, np.ndarray], scale: Scale, encoding: dict[str, Any], *, value: str,

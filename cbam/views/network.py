@@ -25,11 +25,10 @@ from .base import (
     finite,
     fit_cells,
     heatmaps,
-    js_string,
     pack,
+    picture_layer,
     picture_legend,
     png_url,
-    pointer_over,
 )
 
 __all__ = ["step_changes", "channel_energy", "compare_outputs", "output_differences", "layer_masks",
@@ -128,11 +127,8 @@ def channel_heatmap(weights: Mapping[str, torch.Tensor]) -> Chart:
         "autosize": {"type": "fit-x", "contains": "padding"},
         "layer": [
             picture_legend("Mc (0..1)", scale, y=y),
-            {"mark": {"type": "image", "aspect": False, "smooth": False, "align": "left", "baseline": "middle",
-                      "width": {"expr": "scale('x', datum.c)"}, "height": {"expr": "bandwidth('y')"},
-                      "tooltip": {"expr": f"{{{js_string(text('vn.block'))}: datum.name}}"}},
-             "encoding": {"x": {"datum": 0, **x}, "y": y, "url": {"field": "url", "type": "nominal"}},
-             "params": [pointer_over("block")]},
+            picture_layer("block", "name", text("vn.block"), {"x": {"datum": 0, **x}, "y": y}, baseline="middle",
+                          width={"expr": "scale('x', datum.c)"}, height={"expr": "bandwidth('y')"}),
             {"transform": [*cells_under_pointer("channel"), {"calculate": "datum.channel + 1", "as": "channel_end"}],
              "mark": {"type": "rect", "fill": "transparent"},
              "encoding": {
